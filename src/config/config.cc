@@ -1,0 +1,639 @@
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <exception>
+#include <initializer_list>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+// toml++ is a third-party header: its own code is not held to our warning flags. From
+// /usr/include GCC already treats it as a system header; the pragmas keep that true when it is
+// found elsewhere (a vendored copy, -I instead of -isystem).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wconversion"
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wextra"
+#include <toml++/toml.h>
+#pragma GCC diagnostic pop
+
+namespace config {
+
+std::string_view to_string(Transport t) {
+  switch (t) {
+    case Transport::kUdp:
+      return "udp";
+    case Transport::kTcp:
+      return "tcp";
+    case Transport::kTls:
+      return "tls";
+  }
+  return "udp";
+}
+
+namespace {
+
+constexpr std::int64_t kKiB = 1024;
+constexpr std::int64_t kMiB = 1024 * kKiB;
+
+// What a listener's address means on the wire, for comparing "::" with "0::0".
+struct IpAddress {
+  int family = AF_INET;
+  std::array<unsigned char, 16> bytes{};
+
+  bool is_wildcard() const {
+    for (unsigned char b : bytes)
+      if (b != 0) return false;
+    return true;
+  }
+  friend bool operator==(const IpAddress&, const IpAddress&) = default;
+};
+
+std::optional<IpAddress> parse_ip(const std::string& text) {
+  IpAddress ip;
+  if (inet_pton(AF_INET, text.c_str(), ip.bytes.data()) == 1) {
+    ip.family = AF_INET;
+    return ip;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), ip.bytes.data()) == 1) {
+    ip.family = AF_INET6;
+    return ip;
+  }
+  return std::nullopt;
+}
+
+// RFC 1123 §2.1 host name: dot-separated labels of letters, digits and inner hyphens, at most
+// 63 octets each and 253 in all. A name whose last label is all digits is refused: no top-level
+// domain is numeric, and it catches mistyped IPv4 addresses such as "10.0.0.256".
+bool is_hostname(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  bool last_label_numeric = true;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t dot = name.find('.', start);
+    std::string_view label =
+        name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > 63) return false;
+    if (label.front() == '-' || label.back() == '-') return false;
+    last_label_numeric = true;
+    for (char c : label) {
+      bool digit = c >= '0' && c <= '9';
+      bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+      if (!digit && !alpha && c != '-') return false;
+      if (!digit) last_label_numeric = false;
+    }
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return !last_label_numeric;
+}
+
+bool is_domain(const std::string& domain) {
+  return is_hostname(domain) || parse_ip(domain).has_value();
+}
+
+std::string host_name() {
+  std::array<char, 256> buffer{};
+  if (gethostname(buffer.data(), buffer.size() - 1) != 0) return "localhost";
+  std::string name(buffer.data());
+  // The default must itself be a valid setting, or check-config's output would not load.
+  return is_domain(name) ? name : "localhost";
+}
+
+// A TOML basic string: quoted, with the characters TOML cannot hold literally escaped.
+std::string quote(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (u < 0x20 || u == 0x7f) {
+          static constexpr char kHex[] = "0123456789ABCDEF";
+          out += "\\u00";
+          out += kHex[u >> 4];
+          out += kHex[u & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string_view type_name(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::none:
+      return "nothing";
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "boolean";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+  }
+  return "unknown";
+}
+
+std::string join(std::initializer_list<std::string_view> words) {
+  std::string out;
+  for (std::string_view w : words) {
+    if (!out.empty()) out += ", ";
+    out += w;
+  }
+  return out;
+}
+
+// The lower bound of an integer key, and which other key set it when it is not a constant.
+struct Bound {
+  std::int64_t value;
+  std::string_view from_key = {};  // e.g. "timers.t1_ms"; empty for a constant
+};
+
+// One section of the file: reads its keys, records every problem as "<key>: <reason>".
+class Section {
+ public:
+  Section(const toml::table* table, std::string prefix, std::vector<std::string>& errors)
+      : table_(table), prefix_(std::move(prefix)), errors_(errors) {}
+
+  // Records "<prefix><key>: unknown key" for every key not in `known`.
+  void reject_unknown(std::initializer_list<std::string_view> known) {
+    if (table_ == nullptr) return;
+    for (auto&& [key, node] : *table_) {
+      bool found = false;
+      for (std::string_view k : known) found = found || key.str() == k;
+      if (!found) error(key.str(), "unknown key");
+    }
+  }
+
+  void error(std::string_view key, std::string_view reason) {
+    errors_.push_back(prefix_ + std::string(key) + ": " + std::string(reason));
+  }
+
+  bool has(std::string_view key) const { return table_ != nullptr && table_->get(key) != nullptr; }
+
+  // Absent: nullopt, no error. Present but wrong: nullopt and an error naming the key.
+  std::optional<std::int64_t> integer(std::string_view key, Bound lo, std::int64_t hi) {
+    const toml::node* node = find(key, toml::node_type::integer, "an integer");
+    if (node == nullptr) return std::nullopt;
+    std::int64_t v = node->as_integer()->get();
+    if (v < lo.value || v > hi) {
+      std::string lo_text = std::to_string(lo.value);
+      if (!lo.from_key.empty()) lo_text += " (" + std::string(lo.from_key) + ")";
+      error(key, "must be between " + lo_text + " and " + std::to_string(hi) + " (got " +
+                     std::to_string(v) + ")");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<std::string> string(std::string_view key) {
+    const toml::node* node = find(key, toml::node_type::string, "a string");
+    if (node == nullptr) return std::nullopt;
+    return node->as_string()->get();
+  }
+
+  std::optional<std::string> choice(std::string_view key,
+                                    std::initializer_list<std::string_view> allowed) {
+    std::optional<std::string> v = string(key);
+    if (!v) return std::nullopt;
+    for (std::string_view a : allowed)
+      if (*v == a) return v;
+    error(key, "must be one of " + join(allowed) + " (got " + quote(*v) + ")");
+    return std::nullopt;
+  }
+
+  std::optional<bool> boolean(std::string_view key) {
+    const toml::node* node = find(key, toml::node_type::boolean, "a boolean");
+    if (node == nullptr) return std::nullopt;
+    return node->as_boolean()->get();
+  }
+
+ private:
+  const toml::node* find(std::string_view key, toml::node_type type, std::string_view what) {
+    if (table_ == nullptr) return nullptr;
+    const toml::node* node = table_->get(key);
+    if (node == nullptr) return nullptr;
+    if (node->type() != type) {
+      error(key,
+            "must be " + std::string(what) + " (got " + std::string(type_name(node->type())) + ")");
+      return nullptr;
+    }
+    return node;
+  }
+
+  const toml::table* const table_;  // null: the section is absent
+  const std::string prefix_;        // "server." or "listen[2]."
+  std::vector<std::string>& errors_;
+};
+
+constexpr std::string_view kSections[] = {"server",      "listen", "limits",
+                                          "connections", "tls",    "timers"};
+
+// A top-level entry that must be a table, e.g. [server]; null when absent or not a table.
+const toml::table* section_table(const toml::table& root, std::string_view name,
+                                 std::vector<std::string>& errors) {
+  const toml::node* node = root.get(name);
+  if (node == nullptr) return nullptr;
+  if (!node->is_table()) {
+    errors.push_back(std::string(name) + ": must be a table (got " +
+                     std::string(type_name(node->type())) + ")");
+    return nullptr;
+  }
+  return node->as_table();
+}
+
+void read_server(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  Section s(section_table(root, "server", errors), "server.", errors);
+  s.reject_unknown({"domain", "data_dir", "workers", "log_level", "shutdown_grace_ms"});
+  if (auto v = s.string("domain")) {
+    if (is_domain(*v))
+      c.domain = *v;
+    else
+      s.error("domain", "must be a host name or an IP address (got " + quote(*v) + ")");
+  }
+  if (auto v = s.string("data_dir")) {
+    if (v->empty())
+      s.error("data_dir", "must not be empty");
+    else
+      c.data_dir = *v;
+  }
+  if (auto v = s.integer("workers", {0}, 1024)) c.workers = static_cast<unsigned>(*v);
+  if (auto v = s.choice("log_level", {"trace", "debug", "info", "warn", "error"})) c.log_level = *v;
+  if (auto v = s.integer("shutdown_grace_ms", {0}, 600000))
+    c.shutdown_grace = std::chrono::milliseconds(*v);
+}
+
+std::uint16_t default_port(Transport t) {
+  return t == Transport::kTls ? 5061 : 5060;
+}
+
+std::string endpoint(const Listen& l) {
+  bool v6 = l.address.find(':') != std::string::npos;
+  std::string host = v6 ? "[" + l.address + "]" : l.address;
+  return std::string(to_string(l.transport)) + " " + host + ":" + std::to_string(l.port);
+}
+
+void read_listeners(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  const toml::node* node = root.get("listen");
+  if (node == nullptr) return;  // keep the built-in listeners
+  const toml::array* array = node->as_array();
+  if (array == nullptr) {
+    errors.push_back("listen: must be an array of tables, written [[listen]] (got " +
+                     std::string(type_name(node->type())) + ")");
+    return;
+  }
+  if (array->empty()) {
+    errors.push_back("listen: must name at least one listener");
+    return;
+  }
+
+  std::vector<Listen> listeners;
+  std::vector<IpAddress> ips;
+  std::vector<std::size_t> indexes;  // position in the file of listeners[i]
+  std::size_t errors_before = errors.size();
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    std::string name = "listen[" + std::to_string(i) + "]";
+    const toml::node& entry = *array->get(i);
+    if (!entry.is_table()) {
+      errors.push_back(name + ": must be a table (got " + std::string(type_name(entry.type())) +
+                       ")");
+      continue;
+    }
+    Section s(entry.as_table(), name + ".", errors);
+    s.reject_unknown({"transport", "address", "port", "optional"});
+    std::size_t errors_at_entry = errors.size();
+
+    Listen l;
+    std::optional<std::string> transport = s.choice("transport", {"udp", "tcp", "tls"});
+    if (transport) {
+      l.transport = *transport == "udp"   ? Transport::kUdp
+                    : *transport == "tcp" ? Transport::kTcp
+                                          : Transport::kTls;
+    } else if (!s.has("transport")) {
+      s.error("transport", "required (one of udp, tcp, tls)");
+    }
+    std::optional<IpAddress> ip;
+    if (auto address = s.string("address")) {
+      ip = parse_ip(*address);
+      if (ip)
+        l.address = *address;
+      else
+        s.error("address",
+                "must be an IPv4 or IPv6 address without brackets, such as \"0.0.0.0\" or "
+                "\"::\" (got " +
+                    quote(*address) + ")");
+    } else if (!s.has("address")) {
+      s.error("address", "required (an IPv4 or IPv6 address, such as \"0.0.0.0\" or \"::\")");
+    }
+    l.port = default_port(l.transport);
+    if (auto port = s.integer("port", {1}, 65535)) l.port = static_cast<std::uint16_t>(*port);
+    if (auto optional = s.boolean("optional")) l.optional = *optional;
+
+    if (errors.size() == errors_at_entry && ip) {
+      listeners.push_back(l);
+      ips.push_back(*ip);
+      indexes.push_back(i);
+    }
+  }
+
+  // Two sockets that cannot both be bound, or would take each other's connections.
+  for (std::size_t j = 0; j < listeners.size(); ++j) {
+    for (std::size_t i = 0; i < j; ++i) {
+      const Listen& a = listeners[i];
+      const Listen& b = listeners[j];
+      if (a.port != b.port || ips[i].family != ips[j].family) continue;
+      std::string name = "listen[" + std::to_string(indexes[j]) + "]";
+      std::string other = "listen[" + std::to_string(indexes[i]) + "]";
+      if (a.transport == b.transport && ips[i] == ips[j]) {
+        errors.push_back(name + ": " + endpoint(b) + " is already configured by " + other);
+        break;
+      }
+      bool both_tcp = a.transport != Transport::kUdp && b.transport != Transport::kUdp &&
+                      a.transport != b.transport;
+      bool overlap = ips[i] == ips[j] || ips[i].is_wildcard() || ips[j].is_wildcard();
+      if (both_tcp && overlap) {
+        errors.push_back(name + ": " + endpoint(b) + " and " + endpoint(a) + " (" + other +
+                         ") cannot share a TCP port");
+        break;
+      }
+    }
+  }
+  if (errors.size() == errors_before) c.listen = std::move(listeners);
+}
+
+void read_limits(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  Section s(section_table(root, "limits", errors), "limits.", errors);
+  s.reject_unknown({"max_message_bytes", "max_headers", "max_header_line", "max_uri_length"});
+  if (auto v = s.integer("max_message_bytes", {kKiB}, kMiB))
+    c.max_message_bytes = static_cast<std::size_t>(*v);
+  if (auto v = s.integer("max_headers", {8}, 1024)) c.max_headers = static_cast<std::size_t>(*v);
+  if (auto v = s.integer("max_header_line", {256}, 65535))
+    c.max_header_line = static_cast<std::size_t>(*v);
+  if (auto v = s.integer("max_uri_length", {64}, 65535))
+    c.max_uri_length = static_cast<std::size_t>(*v);
+}
+
+// After [limits]: max_buffered_bytes is bounded below by max_message_bytes.
+void read_connections(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  Section s(section_table(root, "connections", errors), "connections.", errors);
+  s.reject_unknown({"max_connections", "max_connections_per_source", "idle_timeout_s",
+                    "tls_handshake_timeout_s", "max_buffered_bytes"});
+  if (auto v = s.integer("max_connections", {1}, 1000000))
+    c.max_connections = static_cast<std::size_t>(*v);
+  if (auto v = s.integer("max_connections_per_source", {1}, 100000))
+    c.max_connections_per_source = static_cast<std::size_t>(*v);
+  if (auto v = s.integer("idle_timeout_s", {1}, 86400)) c.idle_timeout = std::chrono::seconds(*v);
+  if (auto v = s.integer("tls_handshake_timeout_s", {1}, 300))
+    c.tls_handshake_timeout = std::chrono::seconds(*v);
+
+  auto message = static_cast<std::int64_t>(c.max_message_bytes);
+  if (s.has("max_buffered_bytes")) {
+    if (auto v = s.integer("max_buffered_bytes", {message, "limits.max_message_bytes"}, 16 * kMiB))
+      c.max_buffered_bytes = static_cast<std::size_t>(*v);
+  } else if (c.max_buffered_bytes < c.max_message_bytes + 4 * kKiB) {
+    // Unset: follow a raised message limit, so raising one key does not force setting two.
+    c.max_buffered_bytes = c.max_message_bytes + 4 * kKiB;
+  }
+}
+
+void read_tls(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  Section s(section_table(root, "tls", errors), "tls.", errors);
+  s.reject_unknown({"certificate", "private_key", "verify_client", "client_ca", "min_version",
+                    "expiry_warning_days"});
+  std::size_t errors_before = errors.size();
+  if (auto v = s.string("certificate")) c.tls_certificate = *v;
+  if (auto v = s.string("private_key")) c.tls_private_key = *v;
+  if (auto v = s.boolean("verify_client")) c.tls_verify_client = *v;
+  if (auto v = s.string("client_ca")) c.tls_client_ca = *v;
+  if (auto v = s.choice("min_version", {"1.2", "1.3"})) c.tls_min_version = *v;
+  if (auto v = s.integer("expiry_warning_days", {0}, 365))
+    c.tls_expiry_warning_days = static_cast<unsigned>(*v);
+  if (errors.size() != errors_before) return;
+
+  if (!c.tls_certificate.empty() && c.tls_private_key.empty())
+    s.error("private_key", "required when tls.certificate is set");
+  if (c.tls_certificate.empty() && !c.tls_private_key.empty())
+    s.error("certificate", "required when tls.private_key is set");
+  if (c.tls_verify_client && c.tls_client_ca.empty())
+    s.error("client_ca", "required when tls.verify_client is true");
+}
+
+void read_timers(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  Section s(section_table(root, "timers", errors), "timers.", errors);
+  s.reject_unknown({"t1_ms", "t2_ms", "t4_ms"});
+  std::optional<std::int64_t> t1 = s.integer("t1_ms", {50}, 10000);
+  if (t1) c.t1 = std::chrono::milliseconds(*t1);
+  if (!t1 && s.has("t1_ms")) return;  // an invalid T1 would only make T2 and T4 errors noise
+  // RFC 3261 §17.1.2.2: T2 caps the non-INVITE retransmit interval, which starts at T1.
+  Bound lo{c.t1.count(), "timers.t1_ms"};
+  if (auto v = s.integer("t2_ms", lo, 60000)) c.t2 = std::chrono::milliseconds(*v);
+  if (auto v = s.integer("t4_ms", lo, 60000)) c.t4 = std::chrono::milliseconds(*v);
+  // Defaults left in place must still respect a raised T1.
+  if (!s.has("t2_ms") && c.t2 < c.t1)
+    s.error("t2_ms", "must be set to at least timers.t1_ms (" + std::to_string(c.t1.count()) +
+                         "); the default " + std::to_string(c.t2.count()) + " is lower");
+  if (!s.has("t4_ms") && c.t4 < c.t1)
+    s.error("t4_ms", "must be set to at least timers.t1_ms (" + std::to_string(c.t1.count()) +
+                         "); the default " + std::to_string(c.t4.count()) + " is lower");
+}
+
+std::string join_lines(std::string_view origin, const std::vector<std::string>& errors) {
+  std::string out;
+  for (const std::string& e : errors) {
+    if (!out.empty()) out += '\n';
+    out += std::string(origin) + ": " + e;
+  }
+  return out;
+}
+
+base::Result<Config> parse_and_validate(std::string_view text, std::string_view origin) {
+  toml::table root;
+#if TOML_EXCEPTIONS
+  try {
+    root = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    return std::string(origin) + ":" + std::to_string(e.source().begin.line) + ":" +
+           std::to_string(e.source().begin.column) + ": " + std::string(e.description());
+  }
+#else
+  toml::parse_result parsed = toml::parse(text, origin);
+  if (!parsed) {
+    const toml::parse_error& e = parsed.error();
+    return std::string(origin) + ":" + std::to_string(e.source().begin.line) + ":" +
+           std::to_string(e.source().begin.column) + ": " + std::string(e.description());
+  }
+  root = std::move(parsed).table();
+#endif
+
+  std::vector<std::string> errors;
+  for (auto&& [key, node] : root) {
+    bool known = false;
+    for (std::string_view s : kSections) known = known || key.str() == s;
+    if (!known)
+      errors.push_back(std::string(key.str()) + (node.is_table() || node.is_array_of_tables()
+                                                     ? ": unknown section"
+                                                     : ": unknown key"));
+  }
+
+  Config c = defaults();
+  c.source = std::string(origin);
+  read_server(root, c, errors);
+  read_listeners(root, c, errors);
+  read_limits(root, c, errors);
+  read_connections(root, c, errors);
+  read_tls(root, c, errors);
+  read_timers(root, c, errors);
+  if (!errors.empty()) return join_lines(origin, errors);
+  return c;
+}
+
+}  // namespace
+
+Config defaults() {
+  Config c;
+  c.domain = host_name();
+  c.listen = {
+      {Transport::kUdp, "0.0.0.0", 5060, false}, {Transport::kTcp, "0.0.0.0", 5060, false},
+      {Transport::kTls, "0.0.0.0", 5061, false}, {Transport::kUdp, "::", 5060, true},
+      {Transport::kTcp, "::", 5060, true},       {Transport::kTls, "::", 5061, true},
+  };
+  return c;
+}
+
+base::Result<Config> load_string(std::string_view toml, std::string_view origin) {
+  try {
+    return parse_and_validate(toml, origin);
+  } catch (const std::exception& e) {
+    return std::string(origin) + ": cannot load: " + e.what();
+  } catch (...) {
+    return std::string(origin) + ": cannot load: unexpected error";
+  }
+}
+
+base::Result<Config> load_file(const std::filesystem::path& path) {
+  try {
+    const std::string name = path.string();
+    auto cannot_read = [&](int error) { return name + ": cannot read: " + std::strerror(error); };
+    int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cannot_read(errno);
+    std::string text;
+    std::array<char, 16384> buffer;
+    while (true) {
+      ssize_t n = ::read(fd, buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        int error = errno;
+        ::close(fd);
+        return cannot_read(error);  // EISDIR for a directory
+      }
+      if (n == 0) break;
+      text.append(buffer.data(), static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return load_string(text, name);
+  } catch (const std::exception& e) {
+    return path.string() + ": cannot load: " + e.what();
+  }
+}
+
+std::string to_toml(const Config& c) {
+  std::string source;
+  for (char ch : c.source) source += (static_cast<unsigned char>(ch) < 0x20) ? '?' : ch;
+
+  std::string out;
+  auto line = [&out](std::string_view key, const std::string& value, std::string_view note = {}) {
+    out += std::string(key) + " = " + value;
+    if (!note.empty()) out += "  # " + std::string(note);
+    out += "\n";
+  };
+  auto num = [](auto v) { return std::to_string(v); };
+  auto boolean = [](bool b) { return std::string(b ? "true" : "false"); };
+
+  out += "# effective sipwarden settings (source: " + source + ")\n";
+
+  out += "\n[server]\n";
+  line("domain", quote(c.domain));
+  line("data_dir", quote(c.data_dir.string()));
+  line("workers", num(c.workers), c.workers == 0 ? "0: one per core" : "");
+  line("log_level", quote(c.log_level));
+  line("shutdown_grace_ms", num(c.shutdown_grace.count()));
+
+  for (const Listen& l : c.listen) {
+    out += "\n[[listen]]\n";
+    line("transport", quote(to_string(l.transport)));
+    line("address", quote(l.address));
+    line("port", num(l.port));
+    line("optional", boolean(l.optional));
+  }
+
+  out += "\n[limits]\n";
+  line("max_message_bytes", num(c.max_message_bytes));
+  line("max_headers", num(c.max_headers));
+  line("max_header_line", num(c.max_header_line));
+  line("max_uri_length", num(c.max_uri_length));
+
+  out += "\n[connections]\n";
+  line("max_connections", num(c.max_connections));
+  line("max_connections_per_source", num(c.max_connections_per_source));
+  line("idle_timeout_s", num(c.idle_timeout.count()));
+  line("tls_handshake_timeout_s", num(c.tls_handshake_timeout.count()));
+  line("max_buffered_bytes", num(c.max_buffered_bytes));
+
+  out += "\n[tls]\n";
+  const char* generated = "empty: a self-signed certificate kept in data_dir";
+  line("certificate", quote(c.tls_certificate.string()),
+       c.tls_certificate.empty() ? generated : "");
+  line("private_key", quote(c.tls_private_key.string()),
+       c.tls_private_key.empty() ? generated : "");
+  line("verify_client", boolean(c.tls_verify_client));
+  line("client_ca", quote(c.tls_client_ca.string()));
+  line("min_version", quote(c.tls_min_version));
+  line("expiry_warning_days", num(c.tls_expiry_warning_days));
+
+  out += "\n[timers]\n";
+  line("t1_ms", num(c.t1.count()));
+  line("t2_ms", num(c.t2.count()));
+  line("t4_ms", num(c.t4.count()));
+  return out;
+}
+
+}  // namespace config

@@ -1,0 +1,94 @@
+// sipwarden's settings: one TOML file, every key with a default, every error naming its key.
+// docs/configuration.md documents each key; `sipwarden check-config` prints the effective
+// values.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace config {
+
+enum class Transport : std::uint8_t { kUdp, kTcp, kTls };
+std::string_view to_string(Transport t);  // "udp", "tcp", "tls"
+
+struct Listen {
+  Transport transport = Transport::kUdp;
+  std::string address;  // "0.0.0.0", "::", "127.0.0.1", "::1"
+  std::uint16_t port = 5060;
+  // Built-in default listeners may fail to bind where the address family is unavailable
+  // (a host without IPv6): those are skipped with a warning; configured ones are fatal
+  // unless the file says `optional = true` for them.
+  bool optional = false;
+
+  friend bool operator==(const Listen&, const Listen&) = default;
+};
+
+struct Config {
+  // [server]
+  std::string domain;                   // default: the host name
+  std::filesystem::path data_dir = "sipwarden-data";
+  unsigned workers = 0;                 // 0: one per core
+  std::string log_level = "info";       // trace, debug, info, warn, error
+  std::chrono::milliseconds shutdown_grace{5000};  // SIGTERM: how long transactions may finish
+
+  // [[listen]] — default: udp+tcp on 0.0.0.0:5060 and [::]:5060, tls on 0.0.0.0:5061 and [::]:5061
+  std::vector<Listen> listen;
+
+  // [limits]
+  std::size_t max_message_bytes = 65535;
+  std::size_t max_headers = 128;
+  std::size_t max_header_line = 8192;
+  std::size_t max_uri_length = 4096;
+
+  // [connections] (TCP and TLS)
+  std::size_t max_connections = 10000;
+  std::size_t max_connections_per_source = 64;
+  std::chrono::seconds idle_timeout{600};             // no bytes in either direction
+  std::chrono::seconds tls_handshake_timeout{10};
+  std::size_t max_buffered_bytes = 65536 + 4096;      // unframed bytes held per connection
+
+  // [tls]
+  std::filesystem::path tls_certificate;  // PEM chain; empty: generate a self-signed one
+  std::filesystem::path tls_private_key;  // PEM key
+  bool tls_verify_client = false;         // request and verify client certificates (trunks)
+  std::filesystem::path tls_client_ca;    // CAs for client certificates; required if verifying
+  std::string tls_min_version = "1.2";    // "1.2" or "1.3"
+  unsigned tls_expiry_warning_days = 30;
+
+  // [timers] (RFC 3261 §17.1.1.1)
+  std::chrono::milliseconds t1{500};
+  std::chrono::milliseconds t2{4000};
+  std::chrono::milliseconds t4{5000};
+
+  // Where this config came from ("(built-in defaults)" or the file path), for messages.
+  std::string source = "(built-in defaults)";
+
+  // Field by field, `source` included (compare a reloaded config after copying it over).
+  friend bool operator==(const Config&, const Config&) = default;
+};
+
+// The built-in defaults (domain from the host name, the default listeners).
+Config defaults();
+
+// Reads and validates a TOML file. Unknown keys, wrong types and out-of-range values are
+// errors; the message names the key and the reason, e.g.
+//   "/etc/sipwarden.toml: limits.max_headers: must be between 8 and 1024 (got 0)".
+// Every problem found is reported, one per line in that form; a TOML syntax error is reported
+// alone as "<origin>:<line>:<column>: <description>"; an unreadable file as
+// "<path>: cannot read: <strerror>". Never throws.
+base::Result<Config> load_file(const std::filesystem::path& path);
+// Same, from text (for tests); `origin` names it in messages and becomes Config::source.
+base::Result<Config> load_string(std::string_view toml, std::string_view origin = "(string)");
+
+// The effective settings as TOML (every key, defaults included): the output of
+// `sipwarden check-config`, itself a valid config file.
+std::string to_toml(const Config& config);
+
+}  // namespace config
