@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "app/lint.h"
+#include "app/serve.h"
 
 namespace {
 constexpr const char* kVersion = "0.1.0";
@@ -29,7 +30,21 @@ int main(int argc, char** argv) {
   lint->add_option("--max-bytes", lint_max_bytes, "largest accepted message")
       ->capture_default_str();
 
+  std::string config_path;
+  auto* serve = cli.add_subcommand(
+      "serve",
+      "Run the server in the foreground, logging to stdout. With no --config it runs on its\n"
+      "built-in defaults (data in ./sipwarden-data, UDP+TCP 5060, TLS 5061, IPv4 and IPv6).\n"
+      "SIGTERM/SIGINT stop it gracefully; SIGHUP reloads the TLS certificate and key.");
+  serve->add_option("--config", config_path, "TOML config file (docs/configuration.md)");
+  auto* check = cli.add_subcommand(
+      "check-config", "Validate the config and print the effective settings as TOML.");
+  check->add_option("--config", config_path, "TOML config file (default: built-in defaults)");
+
   CLI11_PARSE(cli, argc, argv);
+
+  if (serve->parsed()) return app::serve(config_path);
+  if (check->parsed()) return app::check_config(config_path);
 
   if (lint->parsed()) {
     sip::ParseOptions options;

@@ -1,0 +1,277 @@
+#include "app/serve.h"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <future>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "auth/challenge.h"
+#include "auth/nonce.h"
+#include "config/config.h"
+#include "router/router.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/spdlog.h"
+#include "transport/tls_context.h"
+#include "transport/transport.h"
+
+namespace app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+base::Result<config::Config> load(const std::string& path) {
+  if (path.empty()) return config::defaults();
+  return config::load_file(path);
+}
+
+// Logs go to stdout as one line per event: time, level, then key=value pairs.
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stdout_logger_mt("sipwarden");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
+  logger->set_level(spdlog::level::from_str(level));
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+// Every host name or address that means "this server" in a Request-URI (like Kamailio's
+// `myself`): the domain, the host name, loopback, and the addresses we listen on — for a
+// wildcard listener, every address of every interface.
+std::vector<std::string> local_hosts(const config::Config& cfg) {
+  std::vector<std::string> hosts = {cfg.domain, "localhost", "127.0.0.1", "::1"};
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) == 0) hosts.emplace_back(name);
+  bool wildcard = false;
+  for (const config::Listen& l : cfg.listen) {
+    if (l.address == "0.0.0.0" || l.address == "::") {
+      wildcard = true;
+    } else {
+      hosts.push_back(l.address);
+    }
+  }
+  ifaddrs* list = nullptr;
+  if (wildcard && ::getifaddrs(&list) == 0) {
+    for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+      if (i->ifa_addr == nullptr) continue;
+      char buf[64] = {};
+      if (i->ifa_addr->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+      } else if (i->ifa_addr->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, buf,
+                  sizeof buf);
+      } else {
+        continue;
+      }
+      hosts.emplace_back(buf);
+    }
+    ::freeifaddrs(list);
+  }
+  return hosts;
+}
+
+// The TLS context new connections get; SIGHUP replaces it, live connections keep theirs.
+class TlsHolder {
+ public:
+  explicit TlsHolder(transport::TlsSettings settings) : settings_(std::move(settings)) {}
+
+  // Loads (or generates) the certificate; on failure keeps the previous context.
+  base::Result<void> load() {
+    auto loaded = transport::load_tls_server(settings_, std::chrono::system_clock::now());
+    if (!loaded) return loaded.error();
+    for (const std::string& w : loaded->warnings) spdlog::warn("event=tls_warning message=\"{}\"", w);
+    const auto& cert = loaded->certificate;
+    spdlog::info("event=tls_certificate file=\"{}\" subject=\"{}\" key=\"{} {}\" signature={} "
+                 "sha256={}",
+                 cert.certificate_file.string(), cert.subject, cert.key_type, cert.key_bits,
+                 cert.signature_algorithm, cert.sha256_fingerprint);
+    std::lock_guard lock(mu_);
+    server_ = std::move(*loaded);
+    return {};
+  }
+
+  std::shared_ptr<void> context() {
+    std::lock_guard lock(mu_);
+    if (!server_.context) return nullptr;
+    // Aliasing pointer: shares ownership of the asio context, points at its SSL_CTX.
+    return std::shared_ptr<void>(server_.context, server_.context->native_handle());
+  }
+
+  // Logs the expiry warning if the certificate is within the warning window.
+  void warn_if_expiring(unsigned days) {
+    std::lock_guard lock(mu_);
+    if (auto w = transport::expiry_warning(server_.certificate, days,
+                                           std::chrono::system_clock::now())) {
+      spdlog::warn("event=tls_certificate_expiring message=\"{}\"", *w);
+    }
+  }
+
+ private:
+  const transport::TlsSettings settings_;
+  std::mutex mu_;
+  transport::TlsServer server_;
+};
+
+std::size_t count_transactions(transport::Transport& t,
+                               std::vector<std::unique_ptr<router::Router>>& routers) {
+  std::size_t total = 0;
+  for (unsigned i = 0; i < routers.size(); ++i) {
+    std::promise<std::size_t> p;
+    auto f = p.get_future();
+    t.post(i, [&p, r = routers[i].get()] { p.set_value(r->transactions()); });
+    if (f.wait_for(std::chrono::seconds(2)) == std::future_status::ready) total += f.get();
+  }
+  return total;
+}
+
+}  // namespace
+
+int check_config(const std::string& config_path) {
+  auto cfg = load(config_path);
+  if (!cfg) {
+    std::cerr << cfg.error() << "\n";
+    return 1;
+  }
+  std::cout << config::to_toml(*cfg);
+  return 0;
+}
+
+int serve(const std::string& config_path) {
+  auto loaded = load(config_path);
+  if (!loaded) {
+    std::cerr << "sipwarden: " << loaded.error() << "\n";
+    return 1;
+  }
+  const config::Config cfg = *loaded;
+  setup_logging(cfg.log_level);
+
+  // Signals are taken by this thread with sigwait; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.data_dir, ec);
+  ::chmod(cfg.data_dir.c_str(), 0700);
+  auto secret = auth::load_or_create_secret(cfg.data_dir / "secret.key");
+  if (!secret) {
+    spdlog::critical("event=startup_failed reason=\"{}\"", secret.error());
+    return 1;
+  }
+
+  bool wants_tls = false;
+  for (const auto& l : cfg.listen) wants_tls = wants_tls || l.transport == config::Transport::kTls;
+  transport::TlsSettings tls_settings;
+  tls_settings.certificate = cfg.tls_certificate;
+  tls_settings.private_key = cfg.tls_private_key;
+  tls_settings.client_ca = cfg.tls_client_ca;
+  tls_settings.data_dir = cfg.data_dir;
+  tls_settings.verify_client = cfg.tls_verify_client;
+  tls_settings.min_version = cfg.tls_min_version;
+  tls_settings.expiry_warning_days = cfg.tls_expiry_warning_days;
+  tls_settings.domain = cfg.domain;
+  TlsHolder tls(tls_settings);
+  if (wants_tls) {
+    if (auto r = tls.load(); !r) {
+      spdlog::critical("event=startup_failed reason=\"{}\"", r.error());
+      std::cerr << "sipwarden: " << r.error() << "\n";
+      return 1;
+    }
+    tls.warn_if_expiring(cfg.tls_expiry_warning_days);
+  }
+
+  transport::StreamLimits limits;
+  limits.max_connections = cfg.max_connections;
+  limits.max_connections_per_source = cfg.max_connections_per_source;
+  limits.idle_timeout = cfg.idle_timeout;
+  limits.handshake_timeout = cfg.tls_handshake_timeout;
+  limits.max_buffered_bytes = cfg.max_buffered_bytes;
+  limits.max_message_bytes = cfg.max_message_bytes;
+  const unsigned workers =
+      cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+  transport::Transport transport(workers, limits, [&tls] { return tls.context(); });
+
+  for (const config::Listen& l : cfg.listen) {
+    auto r = transport.listen(l);
+    if (!r) {
+      spdlog::critical("event=startup_failed reason=\"cannot listen on {}\"", r.error());
+      std::cerr << "sipwarden: cannot listen on " << r.error() << "\n";
+      return 1;
+    }
+    if (!r->warning.empty()) spdlog::warn("event=listener_skipped reason=\"{}\"", r->warning);
+  }
+
+  const auth::NonceFactory nonces(*secret, std::chrono::seconds(300));
+  const auth::Challenger challenger(nonces, *secret,
+                                    {auth::Algorithm::kSha256, auth::Algorithm::kMd5});
+  router::Shared shared;
+  shared.domain = cfg.domain;
+  shared.local_hosts = local_hosts(cfg);
+  shared.parse.limits.max_message_bytes = cfg.max_message_bytes;
+  shared.parse.limits.max_headers = cfg.max_headers;
+  shared.parse.limits.max_header_line = cfg.max_header_line;
+  shared.parse.limits.max_uri_length = cfg.max_uri_length;
+  shared.timers = txn::Timers{cfg.t1, cfg.t2, cfg.t4};
+  shared.challenger = &challenger;
+  std::vector<std::unique_ptr<router::Router>> routers;
+  for (unsigned i = 0; i < workers; ++i) {
+    routers.push_back(std::make_unique<router::Router>(
+        static_cast<std::uint16_t>(i), shared,
+        [&transport](const transport::Flow& f, std::string_view b) { transport.send(f, b); },
+        transport.timers(i)));
+    transport.set_receiver(i, routers.back().get());
+  }
+  transport.start();
+  for (const auto& [listen, local] : transport.bound()) {
+    spdlog::info("event=listening transport={} address={}", config::to_string(listen.transport),
+                 local.to_string());
+  }
+  spdlog::info("event=started version=0.1.0 workers={} domain={} config=\"{}\"", workers,
+               cfg.domain, cfg.source);
+
+  // Wait for signals; once a minute check certificate expiry (warn daily).
+  Clock::time_point next_expiry_check = Clock::now() + std::chrono::hours(24);
+  while (true) {
+    timespec wait{60, 0};
+    const int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGHUP) {
+      if (!wants_tls) continue;
+      if (auto r = tls.load(); r) {
+        spdlog::info("event=tls_reloaded");
+      } else {
+        spdlog::error("event=tls_reload_failed reason=\"{}\" action=\"keeping the old "
+                      "certificate\"",
+                      r.error());
+      }
+      continue;
+    }
+    if (sig == SIGTERM || sig == SIGINT) break;
+    if (wants_tls && Clock::now() >= next_expiry_check) {
+      tls.warn_if_expiring(cfg.tls_expiry_warning_days);
+      next_expiry_check = Clock::now() + std::chrono::hours(24);
+    }
+  }
+
+  // Graceful stop: refuse new work, let open transactions finish within the grace period.
+  spdlog::info("event=stopping grace_ms={}", cfg.shutdown_grace.count());
+  shared.draining = true;
+  transport.stop_listening();
+  const Clock::time_point deadline = Clock::now() + cfg.shutdown_grace;
+  std::size_t open = count_transactions(transport, routers);
+  while (open > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    open = count_transactions(transport, routers);
+  }
+  transport.stop();
+  spdlog::info("event=stopped open_transactions={}", open);
+  return 0;
+}
+
+}  // namespace app

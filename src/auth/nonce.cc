@@ -1,0 +1,125 @@
+#include "auth/nonce.h"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace auth {
+namespace {
+
+constexpr std::size_t kTimeBytes = 8;
+constexpr std::size_t kMacBytes = 16;  // 128 bits of HMAC-SHA256 are plenty against forgery
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string base64url(const std::uint8_t* data, std::size_t n) {
+  std::string out;
+  out.reserve((n * 4 + 2) / 3);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    acc = (acc << 8) | data[i];
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kAlphabet[(acc >> bits) & 0x3F]);
+    }
+  }
+  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3F]);
+  return out;
+}
+
+bool unbase64url(std::string_view text, std::uint8_t* out, std::size_t n) {
+  std::uint32_t acc = 0;
+  int bits = 0;
+  std::size_t written = 0;
+  for (char c : text) {
+    const char* p = std::strchr(kAlphabet, c);
+    if (c == '\0' || p == nullptr) return false;
+    acc = (acc << 6) | static_cast<std::uint32_t>(p - kAlphabet);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      if (written == n) return false;
+      out[written++] = static_cast<std::uint8_t>((acc >> bits) & 0xFF);
+    }
+  }
+  return written == n;
+}
+
+void mac(const Secret& secret, const std::uint8_t* time_bytes, std::string_view realm,
+         std::uint8_t* out) {
+  std::string input(reinterpret_cast<const char*>(time_bytes), kTimeBytes);
+  input.append(realm);
+  std::uint8_t full[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const std::uint8_t*>(input.data()), input.size(), full, &len);
+  std::memcpy(out, full, kMacBytes);
+}
+
+}  // namespace
+
+base::Result<Secret> load_or_create_secret(const std::filesystem::path& path) {
+  Secret secret{};
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    in.read(reinterpret_cast<char*>(secret.data()), secret.size());
+    if (in.gcount() != static_cast<std::streamsize>(secret.size())) {
+      return path.string() + ": too short for a secret (want 32 bytes); remove it to regenerate";
+    }
+    return secret;
+  }
+  if (RAND_bytes(secret.data(), static_cast<int>(secret.size())) != 1) {
+    return std::string("no randomness for the server secret");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return path.string() + ": cannot create: " + std::strerror(errno);
+  const bool ok = ::write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size());
+  ::close(fd);
+  if (!ok) return path.string() + ": cannot write the secret";
+  return secret;
+}
+
+std::string NonceFactory::issue(std::string_view realm,
+                                std::chrono::system_clock::time_point now) const {
+  std::uint8_t raw[kTimeBytes + kMacBytes];
+  const auto seconds = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+  for (std::size_t i = 0; i < kTimeBytes; ++i) {
+    raw[i] = static_cast<std::uint8_t>(seconds >> (8 * (kTimeBytes - 1 - i)));
+  }
+  mac(secret_, raw, realm, raw + kTimeBytes);
+  return base64url(raw, sizeof raw);
+}
+
+NonceCheck NonceFactory::check(std::string_view nonce, std::string_view realm,
+                               std::chrono::system_clock::time_point now) const {
+  std::uint8_t raw[kTimeBytes + kMacBytes];
+  if (nonce.size() != (sizeof raw * 4 + 2) / 3 || !unbase64url(nonce, raw, sizeof raw)) {
+    return NonceCheck::kForged;
+  }
+  std::uint8_t expected[kMacBytes];
+  mac(secret_, raw, realm, expected);
+  if (CRYPTO_memcmp(expected, raw + kTimeBytes, kMacBytes) != 0) return NonceCheck::kForged;
+  std::uint64_t issued = 0;
+  for (std::size_t i = 0; i < kTimeBytes; ++i) issued = (issued << 8) | raw[i];
+  const auto now_s = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+  // A nonce from the future (clock stepped back on another node) is treated as stale too.
+  if (issued > now_s + 5 || now_s - issued > static_cast<std::uint64_t>(lifetime_.count())) {
+    return NonceCheck::kStale;
+  }
+  return NonceCheck::kValid;
+}
+
+}  // namespace auth

@@ -1,0 +1,223 @@
+#include "router/router.h"
+
+#include <random>
+
+#include "sip/response.h"
+#include "spdlog/spdlog.h"
+
+namespace router {
+namespace {
+
+// The methods a request may carry to or through this server.
+constexpr std::string_view kAllow =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, INFO, MESSAGE, REFER, "
+    "SUBSCRIBE, NOTIFY";
+
+std::uint64_t random_salt() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
+bool is_sip(const sip::Uri& uri) {
+  return uri.scheme == sip::Scheme::kSip || uri.scheme == sip::Scheme::kSips;
+}
+
+}  // namespace
+
+transport::Flow response_flow(const sip::Via& top, const transport::Flow& arrival) {
+  transport::Flow out = arrival;
+  if (!arrival.reliable() && !top.has_rport) out.remote.port = top.has_port ? top.port : 5060;
+  return out;
+}
+
+Router::Router(std::uint16_t worker, Shared& shared, SendFn send, base::TimerService& timers)
+    : worker_(worker),
+      shared_(shared),
+      send_(std::move(send)),
+      txn_(worker, shared.timers, timers, *this, *this),
+      tag_salt_(random_salt()) {}
+
+void Router::send(const transport::Flow& flow, std::string_view bytes) { send_(flow, bytes); }
+
+std::size_t Router::transactions() const {
+  return txn_.server_transactions() + txn_.client_transactions();
+}
+
+void Router::on_message(std::string_view bytes, const transport::Flow& flow) {
+  sip::ParseOptions options = shared_.parse;
+  options.framing = flow.reliable() ? sip::Framing::kStream : sip::Framing::kDatagram;
+  const auto parsed = sip::parse(bytes, message_, options);
+  if (!parsed) {
+    on_invalid(bytes, flow, parsed.error());
+    return;
+  }
+  if (message_.is_response()) {
+    // RFC 3261 §18.1.2: a response that matches no client transaction is dropped.
+    txn_.receive_response(message_, flow);
+    return;
+  }
+  txn_.receive_request(message_, response_flow(message_.via.front(), flow));
+}
+
+void Router::on_invalid(std::string_view bytes, const transport::Flow& flow,
+                        const sip::Error& error) {
+  const std::string reason = error.describe();
+  spdlog::debug("event=invalid_message source={} transport={} reason=\"{}\"",
+                flow.remote.to_string(), transport::to_string(flow.protocol), reason);
+  // A malformed response is dropped; a request gets 400 (505 for another version) when it
+  // carries enough to address an answer. A keep-alive or garbage gets nothing.
+  if (bytes.size() >= 4 && sip::iequals(bytes.substr(0, 4), "SIP/")) return;
+  const int code = error.code == sip::ErrorCode::kBadVersion ? 505 : 400;
+  const std::string response = sip::build_response_to_unparsed(bytes, code, new_tag(), reason);
+  if (!response.empty()) send_(flow, response);
+}
+
+void Router::on_connection_closed(const transport::Flow& flow) {
+  txn_.connection_closed(flow.connection);
+}
+
+std::string Router::new_tag() {
+  // Unique per worker and unguessable across restarts: counter mixed with a random salt.
+  std::uint64_t x = (++tag_counter_ + (static_cast<std::uint64_t>(worker_) << 56)) ^ tag_salt_;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string tag(16, '0');
+  for (int i = 15; i >= 0; --i, x >>= 4) tag[static_cast<std::size_t>(i)] = kHex[x & 0xF];
+  return tag;
+}
+
+bool Router::targets_this_server(const sip::Uri& uri) const {
+  if (uri.has_user) return false;
+  for (const std::string& h : shared_.local_hosts) {
+    if (sip::iequals(h, uri.host)) return true;
+  }
+  return false;
+}
+
+void Router::answer(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
+                    sip::ResponseSpec spec) {
+  const std::string tag = new_tag();
+  if (spec.to_tag.empty()) spec.to_tag = tag;
+  const std::string address = flow.remote.address_string();
+  const sip::ReceivedFrom from{address, flow.remote.port};
+  txn_.respond(id, spec.code, sip::build_response(request, spec, &from));
+}
+
+void Router::challenge(txn::ServerTxnId id, const sip::Message& request,
+                       const transport::Flow& flow, bool proxy) {
+  // RFC 7616 §3.3: one challenge per algorithm, in the configured order. Whether the user
+  // exists plays no part here (anti-enumeration).
+  bool stale = false;
+  const auto& credentials = proxy ? request.proxy_authorization : request.authorization;
+  for (const sip::AuthField& c : credentials) {
+    if (c.is_digest() && c.realm == shared_.domain &&
+        shared_.challenger->nonces().check(c.nonce, shared_.domain, shared_.now()) ==
+            auth::NonceCheck::kStale) {
+      stale = true;
+    }
+  }
+  const auto values = shared_.challenger->challenges(shared_.domain, shared_.now(), stale);
+  sip::ResponseSpec spec;
+  spec.code = proxy ? 407 : 401;
+  const std::string_view header = proxy ? "Proxy-Authenticate" : "WWW-Authenticate";
+  for (const std::string& v : values) spec.headers.emplace_back(header, v);
+  answer(id, request, flow, spec);
+}
+
+// RFC 3261 §8.2 (a UAS's checks) and §16.3 (a proxy's), in their order, then dispatch.
+void Router::on_request(txn::ServerTxnId id, const sip::Message& request,
+                        const transport::Flow& flow, txn::ServerTxnId cancelled) {
+  ++processed_;
+  sip::ResponseSpec spec;
+  if (shared_.draining.load(std::memory_order_relaxed)) {
+    spec.code = 503;
+    spec.headers = {{"Retry-After", "5"}};
+    return answer(id, request, flow, spec);
+  }
+  // §8.2.1: method inspection. Methods are case-sensitive; an unknown one is 501.
+  if (request.method == sip::Method::kUnknown) {
+    spec.code = 501;
+    spec.headers = {{"Allow", kAllow}};
+    return answer(id, request, flow, spec);
+  }
+  if (request.method == sip::Method::kPublish) {  // known, but no presence service here
+    spec.code = 405;
+    spec.headers = {{"Allow", kAllow}};
+    return answer(id, request, flow, spec);
+  }
+  // §8.2.2.1 / §16.3 step 1: only SIP URIs are routed or served here.
+  if (!is_sip(request.request_uri)) {
+    spec.code = 416;
+    return answer(id, request, flow, spec);
+  }
+  if (request.method == sip::Method::kCancel) {
+    // §9.2: 200 when the CANCEL matches a transaction, 481 otherwise. Every INVITE here has
+    // its final answer at once, so there is nothing left to terminate with 487.
+    spec.code = cancelled != 0 ? 200 : 481;
+    return answer(id, request, flow, spec);
+  }
+  const bool to_server = request.method == sip::Method::kRegister ||
+                         (request.method == sip::Method::kOptions &&
+                          targets_this_server(request.request_uri));
+  // §16.3 step 3: a request that would have to be forwarded with Max-Forwards 0.
+  if (!to_server && request.max_forwards == 0) {
+    spec.code = 483;
+    return answer(id, request, flow, spec);
+  }
+  // §16.3 step 5 / §8.2.2.3: no extension is supported, so any Proxy-Require (and Require on
+  // what the server answers itself) is refused, listing the tags (RFC 4475 bext01).
+  std::string unsupported;
+  const auto add_tags = [&](const std::vector<std::string_view>& tags) {
+    for (std::string_view t : tags) {
+      if (!unsupported.empty()) unsupported += ", ";
+      unsupported += t;
+    }
+  };
+  add_tags(request.proxy_require);
+  if (to_server) add_tags(request.require);
+  if (!unsupported.empty()) {
+    spec.code = 420;
+    spec.headers = {{"Unsupported", unsupported}};
+    return answer(id, request, flow, spec);
+  }
+
+  switch (request.method) {
+    case sip::Method::kOptions:
+      if (to_server) {
+        spec.code = 200;
+        spec.headers = {{"Allow", kAllow}, {"Accept", "application/sdp"}, {"Supported", ""}};
+        return answer(id, request, flow, spec);
+      }
+      return challenge(id, request, flow, /*proxy=*/true);
+    case sip::Method::kRegister:
+      // RFC 3261 §10.3 step 1-2: the To of a REGISTER is the address-of-record and must be
+      // a SIP URI (RFC 4475 unksm2).
+      if (!is_sip(request.to.uri)) {
+        spec.code = 400;
+        spec.reason = "Bad Request (To must be a SIP URI)";
+        return answer(id, request, flow, spec);
+      }
+      return challenge(id, request, flow, /*proxy=*/false);
+    default:
+      break;
+  }
+  // A request inside a dialog: there are no dialogs through this server yet.
+  if (request.to.params.has("tag")) {
+    spec.code = 481;
+    return answer(id, request, flow, spec);
+  }
+  // Everything else starts something on someone's account: no guest requests (DESIGN.md).
+  return challenge(id, request, flow, /*proxy=*/true);
+}
+
+void Router::on_stray_ack(const sip::Message&, const transport::Flow&) {
+  // ACKs for 2xx belong to dialogs; there are none through this server yet.
+}
+
+void Router::on_response(txn::ClientTxnId, const sip::Message&, const transport::Flow&) {}
+
+void Router::on_client_timeout(txn::ClientTxnId) {}
+
+}  // namespace router

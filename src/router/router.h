@@ -1,0 +1,86 @@
+// The per-worker core: parses what the transports deliver, feeds the transaction layer, and
+// answers the requests the server handles itself (RFC 3261 §8.2 and §16.3 checks, OPTIONS,
+// challenges). Later issues plug the registrar and the proxy in here.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "auth/challenge.h"
+#include "sip/parser.h"
+#include "sip/response.h"
+#include "transport/transport.h"
+#include "txn/transaction_layer.h"
+
+namespace router {
+
+// Settings and state shared by every worker's Router (read-only while running, except the
+// atomics).
+struct Shared {
+  std::string domain;                    // realm of challenges
+  std::vector<std::string> local_hosts;  // hosts that mean "this server" in a Request-URI
+  sip::ParseOptions parse;               // limits; framing is set per flow
+  txn::Timers timers;
+  const auth::Challenger* challenger = nullptr;
+  std::function<std::chrono::system_clock::time_point()> now = std::chrono::system_clock::now;
+  std::atomic<bool> draining{false};     // SIGTERM: new requests get 503
+};
+
+// What the router hands to the wire. The real one is the Transport; tests record.
+using SendFn = std::function<void(const transport::Flow&, std::string_view)>;
+
+class Router final : public transport::Receiver,
+                     public txn::TransactionUser,
+                     public txn::Sender {
+ public:
+  Router(std::uint16_t worker, Shared& shared, SendFn send, base::TimerService& timers);
+
+  // transport::Receiver
+  void on_message(std::string_view bytes, const transport::Flow& flow) override;
+  void on_connection_closed(const transport::Flow& flow) override;
+
+  // txn::TransactionUser
+  void on_request(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
+                  txn::ServerTxnId cancelled) override;
+  void on_stray_ack(const sip::Message& ack, const transport::Flow& flow) override;
+  void on_response(txn::ClientTxnId id, const sip::Message& response,
+                   const transport::Flow& flow) override;
+  void on_client_timeout(txn::ClientTxnId id) override;
+
+  // txn::Sender
+  void send(const transport::Flow& flow, std::string_view bytes) override;
+
+  std::size_t transactions() const;
+  // Requests handed to on_request (not retransmissions): what "processed" means in tests.
+  std::uint64_t requests_processed() const { return processed_; }
+
+ private:
+  void on_invalid(std::string_view bytes, const transport::Flow& flow, const sip::Error& error);
+  // Answers `request` with `spec` in server transaction `id` (received/rport from `flow`).
+  void answer(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
+              sip::ResponseSpec spec);
+  void challenge(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
+                 bool proxy);
+  bool targets_this_server(const sip::Uri& uri) const;
+  std::string new_tag();
+
+  const std::uint16_t worker_;
+  Shared& shared_;
+  const SendFn send_;
+  txn::TransactionLayer txn_;
+  sip::Message message_;  // reused for every parse on this worker
+  std::uint64_t tag_counter_ = 0;
+  const std::uint64_t tag_salt_;
+  std::uint64_t processed_ = 0;
+};
+
+// RFC 3261 §18.2.2 / RFC 3581: where responses to a request arriving on `arrival` go.
+// Streams answer on the same connection; UDP answers the source address, at the source port
+// when the top Via asked for rport, else at the Via's port (5060 if none).
+transport::Flow response_flow(const sip::Via& top, const transport::Flow& arrival);
+
+}  // namespace router
