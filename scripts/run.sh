@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
-# The README's first command: install what is needed, build, and run sipwarden on its
-# embedded defaults. Until `sipwarden serve` exists (issue: the server on the wire), this
-# checks the RFC 4475 torture corpus with `sipwarden lint` instead.
+# The README's first command: install what is needed, build, and run sipwarden in the
+# foreground on its embedded defaults (UDP+TCP 5060, TLS 5061 on all IPv4 and IPv6
+# addresses, data in ./sipwarden-data, a generated self-signed certificate).
+# Extra arguments go to `sipwarden serve`, e.g. `bash scripts/run.sh --config my.toml`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-set +e
-./build/sipwarden lint tests/conformance/rfc4475/*.dat
-status=$?
-set -e
-echo "sipwarden lint: exit code $status (1 is expected: the corpus holds invalid messages on purpose)"
+exec ./build/sipwarden serve "$@"

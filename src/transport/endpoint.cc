@@ -36,7 +36,11 @@ std::string Endpoint::address_string() const {
 }
 
 std::string Endpoint::to_string() const {
-  std::string s = v6 ? "[" + address_string() + "]" : address_string();
+  // Built with append: GCC 12 at -O3 warns falsely (-Wrestrict) on "[" + string + "]".
+  std::string s;
+  if (v6) s.push_back('[');
+  s.append(address_string());
+  if (v6) s.push_back(']');
   s.push_back(':');
   s.append(std::to_string(port));
   return s;
