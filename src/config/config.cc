@@ -265,8 +265,8 @@ class Section {
   std::vector<std::string>& errors_;
 };
 
-constexpr std::string_view kSections[] = {"server",      "listen", "limits",
-                                          "connections", "tls",    "timers"};
+constexpr std::string_view kSections[] = {"server", "listen",    "limits", "connections",
+                                          "tls",    "registrar", "auth",   "timers"};
 
 // A top-level entry that must be a table, e.g. [server]; null when absent or not a table.
 const toml::table* section_table(const toml::table& root, std::string_view name,
@@ -416,7 +416,7 @@ void read_limits(const toml::table& root, Config& c, std::vector<std::string>& e
 void read_connections(const toml::table& root, Config& c, std::vector<std::string>& errors) {
   Section s(section_table(root, "connections", errors), "connections.", errors);
   s.reject_unknown({"max_connections", "max_connections_per_source", "idle_timeout_s",
-                    "tls_handshake_timeout_s", "max_buffered_bytes"});
+                    "tls_handshake_timeout_s", "message_timeout_s", "max_buffered_bytes"});
   if (auto v = s.integer("max_connections", {1}, 1000000))
     c.max_connections = static_cast<std::size_t>(*v);
   if (auto v = s.integer("max_connections_per_source", {1}, 100000))
@@ -424,6 +424,8 @@ void read_connections(const toml::table& root, Config& c, std::vector<std::strin
   if (auto v = s.integer("idle_timeout_s", {1}, 86400)) c.idle_timeout = std::chrono::seconds(*v);
   if (auto v = s.integer("tls_handshake_timeout_s", {1}, 300))
     c.tls_handshake_timeout = std::chrono::seconds(*v);
+  if (auto v = s.integer("message_timeout_s", {1}, 3600))
+    c.message_timeout = std::chrono::seconds(*v);
 
   auto message = static_cast<std::int64_t>(c.max_message_bytes);
   if (s.has("max_buffered_bytes")) {
@@ -433,6 +435,48 @@ void read_connections(const toml::table& root, Config& c, std::vector<std::strin
     // Unset: follow a raised message limit, so raising one key does not force setting two.
     c.max_buffered_bytes = c.max_message_bytes + 4 * kKiB;
   }
+}
+
+void read_registrar(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  Section s(section_table(root, "registrar", errors), "registrar.", errors);
+  s.reject_unknown({"min_expires", "max_expires", "default_expires", "max_contacts"});
+  if (auto v = s.integer("min_expires", {1}, 86400)) c.min_expires = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("max_expires", {static_cast<std::int64_t>(c.min_expires), "registrar.min_expires"}, 604800))
+    c.max_expires = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("default_expires", {static_cast<std::int64_t>(c.min_expires), "registrar.min_expires"}, 604800))
+    c.default_expires = static_cast<std::uint32_t>(*v);
+  if (c.default_expires > c.max_expires) {
+    errors.push_back("registrar.default_expires: must not exceed registrar.max_expires");
+  }
+  if (auto v = s.integer("max_contacts", {1}, 1000)) c.max_contacts = static_cast<std::size_t>(*v);
+}
+
+void read_auth(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  Section s(section_table(root, "auth", errors), "auth.", errors);
+  s.reject_unknown({"algorithms", "nonce_lifetime_s"});
+  if (const toml::node* node = s.has("algorithms") ? root["auth"]["algorithms"].node() : nullptr) {
+    const toml::array* list = node->as_array();
+    std::vector<std::string> algorithms;
+    bool ok = list != nullptr && !list->empty();
+    if (ok) {
+      for (const toml::node& item : *list) {
+        const auto* text = item.as_string();
+        if (text == nullptr || (text->get() != "SHA-256" && text->get() != "MD5")) {
+          ok = false;
+          break;
+        }
+        for (const std::string& seen : algorithms) ok = ok && seen != text->get();
+        algorithms.push_back(text->get());
+      }
+    }
+    if (ok) {
+      c.auth_algorithms = algorithms;
+    } else {
+      errors.push_back(
+          "auth.algorithms: must be a non-empty list of distinct \"SHA-256\" and \"MD5\"");
+    }
+  }
+  if (auto v = s.integer("nonce_lifetime_s", {10}, 3600)) c.nonce_lifetime = std::chrono::seconds(*v);
 }
 
 void read_tls(const toml::table& root, Config& c, std::vector<std::string>& errors) {
@@ -521,6 +565,8 @@ base::Result<Config> parse_and_validate(std::string_view text, std::string_view 
   read_limits(root, c, errors);
   read_connections(root, c, errors);
   read_tls(root, c, errors);
+  read_registrar(root, c, errors);
+  read_auth(root, c, errors);
   read_timers(root, c, errors);
   if (!errors.empty()) return join_lines(origin, errors);
   return c;
@@ -616,6 +662,7 @@ std::string to_toml(const Config& c) {
   line("max_connections_per_source", num(c.max_connections_per_source));
   line("idle_timeout_s", num(c.idle_timeout.count()));
   line("tls_handshake_timeout_s", num(c.tls_handshake_timeout.count()));
+  line("message_timeout_s", num(c.message_timeout.count()));
   line("max_buffered_bytes", num(c.max_buffered_bytes));
 
   out += "\n[tls]\n";
@@ -628,6 +675,21 @@ std::string to_toml(const Config& c) {
   line("client_ca", quote(c.tls_client_ca.string()));
   line("min_version", quote(c.tls_min_version));
   line("expiry_warning_days", num(c.tls_expiry_warning_days));
+
+  out += "\n[registrar]\n";
+  line("min_expires", num(c.min_expires));
+  line("max_expires", num(c.max_expires));
+  line("default_expires", num(c.default_expires));
+  line("max_contacts", num(c.max_contacts));
+
+  out += "\n[auth]\n";
+  std::string algorithms = "[";
+  for (const std::string& a : c.auth_algorithms) {
+    if (algorithms.size() > 1) algorithms += ", ";
+    algorithms += quote(a);
+  }
+  line("algorithms", algorithms + "]");
+  line("nonce_lifetime_s", num(c.nonce_lifetime.count()));
 
   out += "\n[timers]\n";
   line("t1_ms", num(c.t1.count()));

@@ -52,6 +52,7 @@ struct Config {
   std::size_t max_connections_per_source = 64;
   std::chrono::seconds idle_timeout{600};             // no bytes in either direction
   std::chrono::seconds tls_handshake_timeout{10};
+  std::chrono::seconds message_timeout{30};           // a started message must complete in time
   std::size_t max_buffered_bytes = 65536 + 4096;      // unframed bytes held per connection
 
   // [tls]
@@ -61,6 +62,16 @@ struct Config {
   std::filesystem::path tls_client_ca;    // CAs for client certificates; required if verifying
   std::string tls_min_version = "1.2";    // "1.2" or "1.3"
   unsigned tls_expiry_warning_days = 30;
+
+  // [registrar] (RFC 3261 §10.3)
+  std::uint32_t min_expires = 60;       // shorter non-zero expiry: 423 Interval Too Brief
+  std::uint32_t max_expires = 3600;     // longer is shortened to this
+  std::uint32_t default_expires = 3600; // when the REGISTER names none
+  std::size_t max_contacts = 10;        // bindings per address-of-record
+
+  // [auth] (RFC 7616, RFC 8760)
+  std::vector<std::string> auth_algorithms = {"SHA-256", "MD5"};  // challenge order
+  std::chrono::seconds nonce_lifetime{300};
 
   // [timers] (RFC 3261 §17.1.1.1)
   std::chrono::milliseconds t1{500};

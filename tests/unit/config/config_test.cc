@@ -694,3 +694,44 @@ private_key = "k.pem"
 
 }  // namespace
 }  // namespace config
+
+namespace config {
+namespace {
+
+TEST(RegistrarAndAuthKeysTest, ParsedValidatedAndPrinted) {
+  auto c = load_string(
+      "[registrar]\nmin_expires = 120\nmax_expires = 7200\ndefault_expires = 600\nmax_contacts = 4\n"
+      "[auth]\nalgorithms = [\"MD5\"]\nnonce_lifetime_s = 60\n"
+      "[connections]\nmessage_timeout_s = 10\n");
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->min_expires, 120u);
+  EXPECT_EQ(c->max_expires, 7200u);
+  EXPECT_EQ(c->default_expires, 600u);
+  EXPECT_EQ(c->max_contacts, 4u);
+  EXPECT_EQ(c->auth_algorithms, std::vector<std::string>{"MD5"});
+  EXPECT_EQ(c->nonce_lifetime, std::chrono::seconds(60));
+  EXPECT_EQ(c->message_timeout, std::chrono::seconds(10));
+  auto again = load_string(to_toml(*c));
+  ASSERT_TRUE(again.ok()) << again.error();
+  EXPECT_EQ(again->auth_algorithms, c->auth_algorithms);
+  EXPECT_EQ(again->max_contacts, 4u);
+
+  for (const char* bad : {"[auth]\nalgorithms = []\n", "[auth]\nalgorithms = [\"SHA-1\"]\n",
+                          "[auth]\nalgorithms = [\"MD5\", \"MD5\"]\n"}) {
+    auto r = load_string(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().find("auth.algorithms"), std::string::npos) << r.error();
+  }
+  auto r = load_string("[registrar]\nmin_expires = 600\nmax_expires = 60\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("registrar.max_expires"), std::string::npos) << r.error();
+  r = load_string("[registrar]\nmax_expires = 100\ndefault_expires = 200\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("registrar.default_expires"), std::string::npos) << r.error();
+  r = load_string("[registrar]\nmax_contacts = 0\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("registrar.max_contacts"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace config
