@@ -16,7 +16,9 @@ namespace auth {
 namespace {
 
 constexpr std::size_t kTimeBytes = 8;
-constexpr std::size_t kMacBytes = 16;  // 128 bits of HMAC-SHA256 are plenty against forgery
+constexpr std::size_t kRandomBytes = 8;  // makes every nonce unique, even within one second
+constexpr std::size_t kSignedBytes = kTimeBytes + kRandomBytes;
+constexpr std::size_t kMacBytes = 16;    // 128 bits of HMAC-SHA256 are plenty against forgery
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 std::string base64url(const std::uint8_t* data, std::size_t n) {
@@ -54,9 +56,9 @@ bool unbase64url(std::string_view text, std::uint8_t* out, std::size_t n) {
   return written == n;
 }
 
-void mac(const Secret& secret, const std::uint8_t* time_bytes, std::string_view realm,
+void mac(const Secret& secret, const std::uint8_t* signed_bytes, std::string_view realm,
          std::uint8_t* out) {
-  std::string input(reinterpret_cast<const char*>(time_bytes), kTimeBytes);
+  std::string input(reinterpret_cast<const char*>(signed_bytes), kSignedBytes);
   input.append(realm);
   std::uint8_t full[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -92,25 +94,26 @@ base::Result<Secret> load_or_create_secret(const std::filesystem::path& path) {
 
 std::string NonceFactory::issue(std::string_view realm,
                                 std::chrono::system_clock::time_point now) const {
-  std::uint8_t raw[kTimeBytes + kMacBytes];
+  std::uint8_t raw[kSignedBytes + kMacBytes];
   const auto seconds = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
   for (std::size_t i = 0; i < kTimeBytes; ++i) {
     raw[i] = static_cast<std::uint8_t>(seconds >> (8 * (kTimeBytes - 1 - i)));
   }
-  mac(secret_, raw, realm, raw + kTimeBytes);
+  RAND_bytes(raw + kTimeBytes, static_cast<int>(kRandomBytes));
+  mac(secret_, raw, realm, raw + kSignedBytes);
   return base64url(raw, sizeof raw);
 }
 
 NonceCheck NonceFactory::check(std::string_view nonce, std::string_view realm,
                                std::chrono::system_clock::time_point now) const {
-  std::uint8_t raw[kTimeBytes + kMacBytes];
+  std::uint8_t raw[kSignedBytes + kMacBytes];
   if (nonce.size() != (sizeof raw * 4 + 2) / 3 || !unbase64url(nonce, raw, sizeof raw)) {
     return NonceCheck::kForged;
   }
   std::uint8_t expected[kMacBytes];
   mac(secret_, raw, realm, expected);
-  if (CRYPTO_memcmp(expected, raw + kTimeBytes, kMacBytes) != 0) return NonceCheck::kForged;
+  if (CRYPTO_memcmp(expected, raw + kSignedBytes, kMacBytes) != 0) return NonceCheck::kForged;
   std::uint64_t issued = 0;
   for (std::size_t i = 0; i < kTimeBytes; ++i) issued = (issued << 8) | raw[i];
   const auto now_s = static_cast<std::uint64_t>(

@@ -26,8 +26,9 @@ class NonceFactory {
   NonceFactory(const Secret& secret, std::chrono::seconds lifetime)
       : secret_(secret), lifetime_(lifetime) {}
 
-  // A fresh nonce for `realm` issued at `now`: 32 characters of base64url over 8 bytes of
-  // issue time (seconds) and 16 bytes of HMAC-SHA256(secret, time || realm).
+  // A fresh, unique nonce for `realm` issued at `now`: 43 characters of base64url over 8 bytes
+  // of issue time (seconds), 8 random bytes and 16 bytes of
+  // HMAC-SHA256(secret, time || random || realm).
   std::string issue(std::string_view realm, std::chrono::system_clock::time_point now) const;
 
   // kValid if this factory issued `nonce` for `realm` within its lifetime; kStale if it did

@@ -1,0 +1,415 @@
+#include "auth/digest.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+
+#include "sip/params.h"
+
+// Choices made here, beyond what digest.h promises:
+//
+// - Algorithms: MD5 (also when absent) and SHA-256, names compared case-insensitively.
+//   "-sess" variants, SHA-512-256 and anything else are kMalformed: Credentials carries no
+//   SHA-512-256 HA1 and the challenger never offers it, so a client sending it is broken.
+//   userhash=true is kMalformed too (never offered; the username would be a hash).
+// - A response of the wrong length for the algorithm, an nc that is not 8 hex digits or is
+//   00000000, an empty method, and a qop other than "auth" are kMalformed. None of these
+//   depend on the user, so they reveal nothing about which users exist.
+// - The nonce-count table is keyed by (nonce, username, cnonce), not by the nonce alone.
+//   NonceFactory nonces are a function of (second, realm): every client challenged in the same
+//   second gets the same nonce, and each starts at nc=00000001, so a table keyed by the nonce
+//   would turn the second phone's first REGISTER into a "replay". A captured request still
+//   cannot be replayed: the response binds nonce, nc and cnonce (and the user, through HA1),
+//   so a replay carries the same key and an nc that is not above the recorded one.
+// - The table is bounded two ways: entries are dropped once their nonce must be stale
+//   (first use + lifetime + the 5 s NonceFactory grants to nonces from the future), and each
+//   shard holds at most capacity/kShards entries; at that cap the oldest entry is evicted
+//   (insertion order, a FIFO per shard). Eviction only happens while one lifetime sees more
+//   successful authentications than the cap (1M by default), which takes valid credentials;
+//   it weakens replay protection for the oldest nonces rather than refusing every user.
+// - Every well-formed request with a genuine nonce costs the same three digests — a dummy
+//   HA1 (always computed, used for unknown users), H(A2) and KD — whether the user exists,
+//   the password is right, or not (DESIGN.md: unknown user and wrong password are
+//   indistinguishable, timing included).
+
+namespace auth {
+
+// Test hooks (not in digest.h on purpose: nothing outside the tests should need them). The
+// tests declare the same functions.
+namespace digest_internal {
+std::string response(Algorithm algorithm, std::string_view ha1, std::string_view nonce,
+                     std::string_view nc, std::string_view cnonce, std::string_view qop,
+                     std::string_view method, std::string_view digest_uri);
+void set_nc_table_capacity(std::size_t entries);
+std::size_t nc_table_entries();
+std::uint64_t digests_on_this_thread();
+}  // namespace digest_internal
+
+namespace {
+
+constexpr std::size_t kShards = 16;
+constexpr std::size_t kDefaultCapacity = 1'000'000;
+// NonceFactory::check accepts nonces issued up to 5 s in the future; keep entries that much
+// longer (plus a margin) so an entry never expires while its nonce is still valid.
+constexpr std::int64_t kExpirySlackSeconds = 10;
+
+std::atomic<std::size_t> g_capacity{kDefaultCapacity};  // read when a verifier is built
+std::atomic<std::int64_t> g_entries{0};                 // nonce-count entries, all verifiers
+thread_local std::uint64_t t_digests = 0;               // response digests on this thread
+
+// A lowercase hex digest in a fixed buffer (no allocation on the verify path).
+struct Hex {
+  std::array<char, 2 * EVP_MAX_MD_SIZE> buf{};
+  std::size_t len = 0;
+  std::string_view view() const { return {buf.data(), len}; }
+};
+
+const EVP_MD* md_for(Algorithm algorithm) {
+  // Fetched once: EVP_md5()/EVP_sha256() would make OpenSSL 3 fetch on every init.
+  static EVP_MD* const md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  return algorithm == Algorithm::kMd5 ? md5 : sha256;
+}
+
+std::size_t hex_length(Algorithm algorithm) {
+  return algorithm == Algorithm::kMd5 ? 32 : 64;
+}
+
+struct CtxDeleter {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+// H(part1 part2 ...) as lowercase hex. One context per thread, reused; digests must not nest
+// (finish one before starting the next). On any OpenSSL failure the result is empty, which
+// never equals a response.
+class Digest {
+ public:
+  explicit Digest(Algorithm algorithm) {
+    thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx(EVP_MD_CTX_new());
+    ctx_ = ctx.get();
+    const EVP_MD* md = md_for(algorithm);
+    ok_ = ctx_ != nullptr && md != nullptr && EVP_DigestInit_ex(ctx_, md, nullptr) == 1;
+  }
+  Digest& add(std::initializer_list<std::string_view> parts) {
+    for (std::string_view part : parts) {
+      ok_ = ok_ && EVP_DigestUpdate(ctx_, part.data(), part.size()) == 1;
+    }
+    return *this;
+  }
+  Hex hex() {
+    static constexpr char kHex[] = "0123456789abcdef";
+    ++t_digests;
+    Hex out;
+    unsigned char raw[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!ok_ || EVP_DigestFinal_ex(ctx_, raw, &n) != 1) return out;
+    for (unsigned i = 0; i < n; ++i) {
+      out.buf[2 * i] = kHex[raw[i] >> 4];
+      out.buf[2 * i + 1] = kHex[raw[i] & 0xF];
+    }
+    out.len = 2 * n;
+    return out;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_ = nullptr;
+  bool ok_ = false;
+};
+
+// RFC 7616 §3.4.1: KD(HA1, nonce ":" nc ":" cnonce ":" qop ":" H(A2)), A2 = method ":" uri.
+Hex compute_response(Algorithm algorithm, std::string_view ha1, std::string_view nonce,
+                     std::string_view nc, std::string_view cnonce, std::string_view qop,
+                     std::string_view method, std::string_view digest_uri) {
+  const Hex ha2 = Digest(algorithm).add({method, ":", digest_uri}).hex();
+  return Digest(algorithm)
+      .add({ha1, ":", nonce, ":", nc, ":", cnonce, ":", qop, ":", ha2.view()})
+      .hex();
+}
+
+// Parameter values come with quoted-pair escapes unresolved (sip::AuthField); the digest is
+// over the unquoted value (RFC 7616 unq()). Returns `value` itself unless it has escapes.
+std::string_view unescaped(std::string_view value, std::string& storage) {
+  if (value.find('\\') == std::string_view::npos) return value;
+  storage.clear();
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '\\' && i + 1 < value.size()) ++i;
+    storage.push_back(value[i]);
+  }
+  return storage;
+}
+
+bool parse_algorithm(std::string_view text, Algorithm& out) {
+  if (text.empty() || sip::iequals(text, "MD5")) {
+    out = Algorithm::kMd5;
+  } else if (sip::iequals(text, "SHA-256")) {
+    out = Algorithm::kSha256;
+  } else {
+    return false;
+  }
+  return md_for(out) != nullptr;  // e.g. MD5 under a FIPS-only provider
+}
+
+// nc-value = 8LHEX (RFC 7616 §3.4); zero is not a count of requests.
+bool parse_nc(std::string_view text, std::uint32_t& out) {
+  if (text.size() != 8) return false;
+  std::uint32_t v = 0;
+  for (char c : text) {
+    std::uint32_t d;
+    if (c >= '0' && c <= '9') {
+      d = static_cast<std::uint32_t>(c - '0');
+    } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+      d = static_cast<std::uint32_t>((c | 0x20) - 'a' + 10);
+    } else {
+      return false;
+    }
+    v = (v << 4) | d;
+  }
+  out = v;
+  return v != 0;
+}
+
+// A stored HA1, lowercased, if it has the right length for the algorithm.
+bool normalized_ha1(std::string_view stored, Algorithm algorithm, Hex& out) {
+  if (stored.size() != hex_length(algorithm)) return false;
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    const char c = stored[i];
+    out.buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+  }
+  out.len = stored.size();
+  return true;
+}
+
+std::int64_t to_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+// 128 bits of SHA-256 over (nonce, username, cnonce), length-prefixed so that no two triples
+// share an encoding.
+using CountKey = std::array<std::uint8_t, 16>;
+
+struct CountKeyHash {
+  std::size_t operator()(const CountKey& k) const {
+    std::size_t h;
+    static_assert(sizeof h <= sizeof(CountKey));
+    std::memcpy(&h, k.data(), sizeof h);  // already uniformly distributed
+    return h;
+  }
+};
+
+bool count_key(std::string_view nonce, std::string_view username, std::string_view cnonce,
+               CountKey& out) {
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx(EVP_MD_CTX_new());
+  const EVP_MD* md = md_for(Algorithm::kSha256);
+  if (!ctx || md == nullptr || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) return false;
+  for (std::string_view part : {nonce, username, cnonce}) {
+    const auto n = static_cast<std::uint64_t>(part.size());
+    if (EVP_DigestUpdate(ctx.get(), &n, sizeof n) != 1 ||
+        EVP_DigestUpdate(ctx.get(), part.data(), part.size()) != 1) {
+      return false;
+    }
+  }
+  unsigned char raw[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), raw, &len) != 1 || len < out.size()) return false;
+  std::memcpy(out.data(), raw, out.size());
+  return true;
+}
+
+}  // namespace
+
+struct DigestVerifier::State {
+  struct Count {
+    std::uint32_t highest_nc;
+    std::int64_t first_seen;  // seconds since the epoch
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<CountKey, Count, CountKeyHash> counts;
+    // Insertion order, oldest first: what expires (or is evicted at the cap) next. Pointers
+    // to unordered_map keys stay valid until that element is erased.
+    std::deque<std::pair<std::int64_t, const CountKey*>> order;
+  };
+
+  State(const NonceFactory& n, std::string r)
+      : nonces(n),
+        realm(std::move(r)),
+        shard_capacity(std::max<std::size_t>(1, g_capacity.load() / kShards)),
+        expiry_seconds(n.lifetime().count() + kExpirySlackSeconds) {
+    std::array<std::uint8_t, 32> key{};
+    if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
+      throw std::runtime_error("no randomness for the digest verifier");  // start-up only
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (std::uint8_t b : key) {
+      dummy_key.push_back(kHex[b >> 4]);
+      dummy_key.push_back(kHex[b & 0xF]);
+    }
+  }
+
+  ~State() {
+    std::int64_t total = 0;
+    for (Shard& s : shards) total += static_cast<std::int64_t>(s.counts.size());
+    g_entries.fetch_sub(total, std::memory_order_relaxed);
+  }
+
+  // Caller holds s.mu. Drops the oldest entry.
+  static void pop_oldest(Shard& s) {
+    const CountKey* key = s.order.front().second;
+    s.order.pop_front();
+    if (auto it = s.counts.find(*key); it != s.counts.end()) s.counts.erase(it);
+    g_entries.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  // Accepts `nc` for `key` if it is above the highest accepted so far, and records it.
+  Verdict record(const CountKey& key, std::uint32_t nc, std::int64_t now) {
+    Shard& s = shards[key.back() % kShards];  // the map's buckets use the first bytes
+    const std::lock_guard lock(s.mu);
+    // Prune on every insert: amortised O(1), since each entry is popped once.
+    while (!s.order.empty() && now - s.order.front().first > expiry_seconds) pop_oldest(s);
+    if (auto it = s.counts.find(key); it != s.counts.end()) {
+      if (nc <= it->second.highest_nc) return Verdict::kReplay;
+      it->second.highest_nc = nc;
+      return Verdict::kOk;
+    }
+    while (s.counts.size() >= shard_capacity && !s.order.empty()) pop_oldest(s);
+    const auto [it, inserted] = s.counts.emplace(key, Count{nc, now});
+    s.order.emplace_back(now, &it->first);
+    g_entries.fetch_add(1, std::memory_order_relaxed);
+    return Verdict::kOk;
+  }
+
+  const NonceFactory& nonces;
+  const std::string realm;
+  const std::size_t shard_capacity;
+  const std::int64_t expiry_seconds;
+  std::string dummy_key;  // hex of 32 random bytes: unknown users get H(key:user:realm) as HA1
+  std::array<Shard, kShards> shards;
+};
+
+std::string ha1(Algorithm algorithm, std::string_view username, std::string_view realm,
+                std::string_view password) {
+  return std::string(Digest(algorithm).add({username, ":", realm, ":", password}).hex().view());
+}
+
+std::string_view to_string(Verdict v) {
+  switch (v) {
+    case Verdict::kOk:
+      return "ok";
+    case Verdict::kStale:
+      return "stale";
+    case Verdict::kFailed:
+      return "failed";
+    case Verdict::kReplay:
+      return "replay";
+    case Verdict::kMalformed:
+      return "malformed";
+  }
+  return "?";
+}
+
+DigestVerifier::DigestVerifier(const NonceFactory& nonces, std::string realm)
+    : state_(std::make_unique<State>(nonces, std::move(realm))) {}
+
+DigestVerifier::~DigestVerifier() = default;
+
+Verdict DigestVerifier::verify(const sip::AuthField& field, std::string_view method,
+                               const Credentials& user, std::chrono::system_clock::time_point now) {
+  // RFC 7616 §3.4: with qop=auth the client must send cnonce and nc; RFC 2069-style
+  // responses (no qop) are refused.
+  if (!field.is_digest() || field.userhash) return Verdict::kMalformed;
+  if (field.username.empty() || field.realm.empty() || field.nonce.empty() || field.uri.empty() ||
+      field.response.empty() || field.cnonce.empty() || method.empty()) {
+    return Verdict::kMalformed;
+  }
+  if (!sip::iequals(field.qop, "auth")) return Verdict::kMalformed;
+  Algorithm algorithm;
+  if (!parse_algorithm(field.algorithm, algorithm)) return Verdict::kMalformed;
+  std::uint32_t nc;
+  if (!parse_nc(field.nc, nc)) return Verdict::kMalformed;
+  const std::size_t len = hex_length(algorithm);
+  if (field.response.size() != len) return Verdict::kMalformed;
+
+  std::string realm_buf, nonce_buf, username_buf, cnonce_buf, uri_buf;
+  if (unescaped(field.realm, realm_buf) != state_->realm) return Verdict::kFailed;
+  const std::string_view nonce = unescaped(field.nonce, nonce_buf);
+  const NonceCheck nonce_check = state_->nonces.check(nonce, state_->realm, now);
+  if (nonce_check == NonceCheck::kForged) return Verdict::kFailed;
+
+  const std::string_view username = unescaped(field.username, username_buf);
+  const std::string_view cnonce = unescaped(field.cnonce, cnonce_buf);
+  const std::string_view uri = unescaped(field.uri, uri_buf);
+
+  // The same work whoever asks: the dummy HA1 is computed for every request and used when the
+  // user is unknown or has no usable HA1 for this algorithm.
+  Hex ha1_hex = Digest(algorithm).add({state_->dummy_key, ":", username, ":", state_->realm}).hex();
+  bool usable = false;
+  if (user.known) {
+    Hex stored;
+    const std::string_view s = algorithm == Algorithm::kMd5 ? user.ha1_md5 : user.ha1_sha256;
+    usable = normalized_ha1(s, algorithm, stored);
+    if (usable) ha1_hex = stored;
+  }
+  const Hex expected =
+      compute_response(algorithm, ha1_hex.view(), nonce, field.nc, cnonce, field.qop, method, uri);
+
+  std::array<char, 2 * EVP_MAX_MD_SIZE> given{};
+  for (std::size_t i = 0; i < len; ++i) {
+    const char c = field.response[i];
+    given[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+  }
+  const bool match =
+      expected.len == len && CRYPTO_memcmp(expected.buf.data(), given.data(), len) == 0;
+  if (!(match && usable)) return Verdict::kFailed;
+
+  // RFC 7616 §3.3: stale=true only when the response was right for the old nonce.
+  if (nonce_check == NonceCheck::kStale) return Verdict::kStale;
+
+  CountKey key;
+  if (!count_key(nonce, username, cnonce, key)) return Verdict::kFailed;
+  return state_->record(key, nc, to_seconds(now));
+}
+
+const sip::AuthField* DigestVerifier::pick(const std::vector<sip::AuthField>& fields) const {
+  std::string buf;
+  for (const sip::AuthField& f : fields) {
+    if (f.is_digest() && unescaped(f.realm, buf) == state_->realm) return &f;
+  }
+  return nullptr;
+}
+
+namespace digest_internal {
+
+std::string response(Algorithm algorithm, std::string_view ha1, std::string_view nonce,
+                     std::string_view nc, std::string_view cnonce, std::string_view qop,
+                     std::string_view method, std::string_view digest_uri) {
+  return std::string(
+      compute_response(algorithm, ha1, nonce, nc, cnonce, qop, method, digest_uri).view());
+}
+
+void set_nc_table_capacity(std::size_t entries) {
+  g_capacity.store(entries);
+}
+
+std::size_t nc_table_entries() {
+  return static_cast<std::size_t>(g_entries.load(std::memory_order_relaxed));
+}
+
+std::uint64_t digests_on_this_thread() {
+  return t_digests;
+}
+
+}  // namespace digest_internal
+
+}  // namespace auth
