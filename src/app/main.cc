@@ -6,6 +6,7 @@
 
 #include "app/lint.h"
 #include "app/serve.h"
+#include "app/user.h"
 
 namespace {
 constexpr const char* kVersion = "0.1.0";
@@ -41,7 +42,77 @@ int main(int argc, char** argv) {
       "check-config", "Validate the config and print the effective settings as TOML.");
   check->add_option("--config", config_path, "TOML config file (default: built-in defaults)");
 
-  CLI11_PARSE(cli, argc, argv);
+  // `user ...`: subscriber administration (src/app/user.h).
+  app::UserCommand user_command;
+  user_command.argv0 = argc > 0 ? argv[0] : "sipwarden";
+  auto* user = cli.add_subcommand(
+      "user",
+      "Manage the users (subscribers) allowed to register and call. Passwords are stored only\n"
+      "as digest hashes (HA1, MD5 and SHA-256) for the domain as realm; weak passwords are\n"
+      "refused. Exit code 0 on success, 1 when refused or failed, 2 on a usage error.");
+  user->require_subcommand(1);
+  auto add_user_config = [&](CLI::App* sub) {
+    sub->add_option("--config", user_command.config_path,
+                    "TOML config file (default: built-in defaults, data in ./sipwarden-data)");
+  };
+  // --generate / --password-stdin: without either, the password is asked twice on the terminal.
+  auto add_password_source = [&](CLI::App* sub) {
+    auto* generate = sub->add_flag_callback(
+        "--generate", [&] { user_command.source = app::PasswordSource::kGenerate; },
+        "generate a strong random password and print it on stdout as one line\n"
+        "'password: <password>' -- it is shown only this once and never stored");
+    auto* from_stdin = sub->add_flag_callback(
+        "--password-stdin", [&] { user_command.source = app::PasswordSource::kStdin; },
+        "read the password as one line from standard input (for scripts)");
+    generate->excludes(from_stdin);
+  };
+  auto* user_add = user->add_subcommand("add", "Add a user (refused if the name exists).");
+  user_add->add_option("NAME", user_command.name, "user name: 1-64 of [A-Za-z0-9._+-]")->required();
+  add_password_source(user_add);
+  user_add->add_flag("--require-tls", user_command.require_tls,
+                     "accept this user's REGISTERs and calls only over TLS");
+  add_user_config(user_add);
+  auto* user_list = user->add_subcommand(
+      "list", "List the users: name, whether TLS is required, current bindings.");
+  add_user_config(user_list);
+  auto* user_show =
+      user->add_subcommand("show", "Show a user's settings and current bindings (contacts).");
+  user_show->add_option("NAME", user_command.name, "user name")->required();
+  add_user_config(user_show);
+  auto* user_passwd = user->add_subcommand("passwd", "Set a new password for a user.");
+  user_passwd->add_option("NAME", user_command.name, "user name")->required();
+  add_password_source(user_passwd);
+  add_user_config(user_passwd);
+  auto* user_remove = user->add_subcommand("remove", "Remove a user and its bindings.");
+  user_remove->add_option("NAME", user_command.name, "user name")->required();
+  add_user_config(user_remove);
+  auto* user_import = user->add_subcommand(
+      "import",
+      "Import users from a CSV file of 'name,password' lines (optional header line\n"
+      "'name,password'; '-' reads standard input). All or nothing: if any row is rejected\n"
+      "(bad name, weak password, duplicate, existing user) the rejected rows are reported as\n"
+      "'line N: NAME: reason' and nothing is imported.");
+  user_import->add_option("FILE", user_command.file, "CSV file")->required();
+  add_user_config(user_import);
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = cli.exit(e);
+    // Usage errors of `user ...` exit 2, as its help says.
+    return (code != 0 && user->parsed()) ? 2 : code;
+  }
+
+  if (user->parsed()) {
+    using Action = app::UserCommand::Action;
+    if (user_add->parsed()) user_command.action = Action::kAdd;
+    if (user_list->parsed()) user_command.action = Action::kList;
+    if (user_show->parsed()) user_command.action = Action::kShow;
+    if (user_passwd->parsed()) user_command.action = Action::kPasswd;
+    if (user_remove->parsed()) user_command.action = Action::kRemove;
+    if (user_import->parsed()) user_command.action = Action::kImport;
+    return app::run_user_command(user_command);
+  }
 
   if (serve->parsed()) return app::serve(config_path);
   if (check->parsed()) return app::check_config(config_path);

@@ -13,7 +13,12 @@
 #include <thread>
 
 #include "auth/challenge.h"
+#include "auth/digest.h"
 #include "auth/nonce.h"
+#include "registrar/location.h"
+#include "registrar/registrar.h"
+#include "registrar/subscribers.h"
+#include "store/store.h"
 #include "config/config.h"
 #include "router/router.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -192,6 +197,7 @@ int serve(const std::string& config_path) {
   limits.max_connections_per_source = cfg.max_connections_per_source;
   limits.idle_timeout = cfg.idle_timeout;
   limits.handshake_timeout = cfg.tls_handshake_timeout;
+  limits.message_timeout = cfg.message_timeout;
   limits.max_buffered_bytes = cfg.max_buffered_bytes;
   limits.max_message_bytes = cfg.max_message_bytes;
   const unsigned workers =
@@ -208,9 +214,68 @@ int serve(const std::string& config_path) {
     if (!r->warning.empty()) spdlog::warn("event=listener_skipped reason=\"{}\"", r->warning);
   }
 
-  const auth::NonceFactory nonces(*secret, std::chrono::seconds(300));
-  const auth::Challenger challenger(nonces, *secret,
-                                    {auth::Algorithm::kSha256, auth::Algorithm::kMd5});
+  // The store, and the in-memory state rebuilt from it.
+  auto opened = store::open_sqlite((cfg.data_dir / "sipwarden.db").string());
+  if (!opened) {
+    spdlog::critical("event=startup_failed reason=\"{}\"", opened.error());
+    std::cerr << "sipwarden: " << opened.error() << "\n";
+    return 1;
+  }
+  std::unique_ptr<store::Store> db = std::move(*opened);
+  registrar::SubscriberCache subscribers;
+  registrar::Location location;
+  const auto unix_now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  std::uint64_t subscribers_version = 0;
+  const auto reload_subscribers = [&](bool initial) -> bool {
+    auto version = db->subscribers_version();
+    if (!version || (!initial && *version == subscribers_version)) return version.ok();
+    auto all = db->list_subscribers();
+    if (!all) {
+      spdlog::error("event=store_error reason=\"{}\"", all.error());
+      return false;
+    }
+    subscribers_version = *version;
+    for (const std::string& gone : subscribers.replace(*all)) {
+      location.remove_user(gone);  // the store dropped their bindings with them
+      spdlog::info("event=subscriber_removed user={}", gone);
+    }
+    if (!initial) spdlog::info("event=subscribers_reloaded count={}", subscribers.size());
+    return true;
+  };
+  if (!reload_subscribers(true)) {
+    spdlog::critical("event=startup_failed reason=\"cannot read subscribers\"");
+    return 1;
+  }
+  auto bindings = db->load_bindings(unix_now());
+  if (!bindings) {
+    spdlog::critical("event=startup_failed reason=\"{}\"", bindings.error());
+    return 1;
+  }
+  location.load(*bindings);
+  spdlog::info("event=store_opened subscribers={} bindings={}", subscribers.size(),
+               bindings->size());
+
+  const auth::NonceFactory nonces(*secret, cfg.nonce_lifetime);
+  std::vector<auth::Algorithm> algorithms;
+  for (const std::string& a : cfg.auth_algorithms) {
+    algorithms.push_back(a == "MD5" ? auth::Algorithm::kMd5 : auth::Algorithm::kSha256);
+  }
+  const auth::Challenger challenger(nonces, *secret, algorithms);
+  auth::DigestVerifier verifier(nonces, cfg.domain);
+  registrar::Settings registrar_settings;
+  registrar_settings.domain = cfg.domain;
+  registrar_settings.local_domains = local_hosts(cfg);
+  registrar_settings.min_expires = cfg.min_expires;
+  registrar_settings.max_expires = cfg.max_expires;
+  registrar_settings.default_expires = cfg.default_expires;
+  registrar_settings.max_contacts = cfg.max_contacts;
+  registrar::Registrar registrar(registrar_settings, *db, location, subscribers, verifier,
+                                 challenger, [] { return std::chrono::system_clock::now(); });
+
   router::Shared shared;
   shared.domain = cfg.domain;
   shared.local_hosts = local_hosts(cfg);
@@ -220,6 +285,10 @@ int serve(const std::string& config_path) {
   shared.parse.limits.max_uri_length = cfg.max_uri_length;
   shared.timers = txn::Timers{cfg.t1, cfg.t2, cfg.t4};
   shared.challenger = &challenger;
+  shared.registrar = &registrar;
+  shared.post = [&transport](unsigned index, std::function<void()> task) {
+    transport.post(index, std::move(task));
+  };
   std::vector<std::unique_ptr<router::Router>> routers;
   for (unsigned i = 0; i < workers; ++i) {
     routers.push_back(std::make_unique<router::Router>(
@@ -236,10 +305,13 @@ int serve(const std::string& config_path) {
   spdlog::info("event=started version=0.1.0 workers={} domain={} config=\"{}\"", workers,
                cfg.domain, cfg.source);
 
-  // Wait for signals; once a minute check certificate expiry (warn daily).
+  // Wait for signals. Once a second: expire bindings, pick up subscriber changes made with
+  // `sipwarden user ...`; once a minute purge expired bindings from the store; once a day
+  // warn about the certificate's expiry.
   Clock::time_point next_expiry_check = Clock::now() + std::chrono::hours(24);
+  Clock::time_point next_purge = Clock::now() + std::chrono::minutes(1);
   while (true) {
-    timespec wait{60, 0};
+    timespec wait{1, 0};
     const int sig = sigtimedwait(&signals, nullptr, &wait);
     if (sig == SIGHUP) {
       if (!wants_tls) continue;
@@ -253,6 +325,14 @@ int serve(const std::string& config_path) {
       continue;
     }
     if (sig == SIGTERM || sig == SIGINT) break;
+    location.expire(unix_now());
+    reload_subscribers(false);
+    if (Clock::now() >= next_purge) {
+      if (auto r = db->purge_expired(unix_now()); !r) {
+        spdlog::error("event=store_error reason=\"{}\"", r.error());
+      }
+      next_purge = Clock::now() + std::chrono::minutes(1);
+    }
     if (wants_tls && Clock::now() >= next_expiry_check) {
       tls.warn_if_expiring(cfg.tls_expiry_warning_days);
       next_expiry_check = Clock::now() + std::chrono::hours(24);
@@ -270,6 +350,7 @@ int serve(const std::string& config_path) {
     open = count_transactions(transport, routers);
   }
   transport.stop();
+  db->flush();  // every acknowledged binding is durable already; this drains the rest
   spdlog::info("event=stopped open_transactions={}", open);
   return 0;
 }

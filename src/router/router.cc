@@ -199,6 +199,7 @@ void Router::on_request(txn::ServerTxnId id, const sip::Message& request,
         spec.reason = "Bad Request (To must be a SIP URI)";
         return answer(id, request, flow, spec);
       }
+      if (shared_.registrar != nullptr) return on_register(id, request, flow);
       return challenge(id, request, flow, /*proxy=*/false);
     default:
       break;
@@ -210,6 +211,32 @@ void Router::on_request(txn::ServerTxnId id, const sip::Message& request,
   }
   // Everything else starts something on someone's account: no guest requests (DESIGN.md).
   return challenge(id, request, flow, /*proxy=*/true);
+}
+
+void Router::answer(txn::ServerTxnId id, const sip::Message& request,
+                    const transport::Flow& flow, const registrar::Answer& a) {
+  sip::ResponseSpec spec;
+  spec.code = a.code;
+  spec.reason = a.reason;
+  for (const auto& [name, value] : a.headers) spec.headers.emplace_back(name, value);
+  answer(id, request, flow, spec);
+}
+
+void Router::on_register(txn::ServerTxnId id, const sip::Message& request,
+                         const transport::Flow& flow) {
+  // The 200 comes once the binding change is durable, on the store's writer thread; it is
+  // sent from this worker (the transaction lives here), built from a copy of the request
+  // (the worker's Message is reused as soon as this returns).
+  auto later = [this, id, flow, bytes = std::string(request.raw)](registrar::Answer a) {
+    shared_.post(worker_, [this, id, flow, bytes, a = std::move(a)] {
+      sip::Message copy;
+      if (!sip::parse(bytes, copy, shared_.parse).ok()) return;
+      answer(id, copy, flow, a);
+    });
+  };
+  if (auto now = shared_.registrar->handle(request, flow, std::move(later))) {
+    answer(id, request, flow, *now);
+  }
 }
 
 void Router::on_stray_ack(const sip::Message&, const transport::Flow&) {

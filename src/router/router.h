@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "auth/challenge.h"
+#include "registrar/registrar.h"
 #include "sip/parser.h"
 #include "sip/response.h"
 #include "transport/transport.h"
@@ -28,6 +29,9 @@ struct Shared {
   const auth::Challenger* challenger = nullptr;
   std::function<std::chrono::system_clock::time_point()> now = std::chrono::system_clock::now;
   std::atomic<bool> draining{false};     // SIGTERM: new requests get 503
+  registrar::Registrar* registrar = nullptr;  // null: REGISTER is only ever challenged
+  // Runs a task on worker `index`'s thread (answers that complete on another thread).
+  std::function<void(unsigned index, std::function<void()> task)> post;
 };
 
 // What the router hands to the wire. The real one is the Transport; tests record.
@@ -65,6 +69,10 @@ class Router final : public transport::Receiver,
               sip::ResponseSpec spec);
   void challenge(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
                  bool proxy);
+  void on_register(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow);
+  // Sends a registrar's answer in transaction `id`.
+  void answer(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
+              const registrar::Answer& a);
   bool targets_this_server(const sip::Uri& uri) const;
   std::string new_tag();
 

@@ -1,0 +1,71 @@
+// REGISTER processing (RFC 3261 §10.3) with digest authentication (RFC 7616, RFC 8760).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "auth/challenge.h"
+#include "auth/digest.h"
+#include "registrar/location.h"
+#include "registrar/subscribers.h"
+#include "sip/message.h"
+#include "store/store.h"
+#include "transport/endpoint.h"
+
+namespace registrar {
+
+struct Settings {
+  std::string domain;                      // the realm, and the domain of every AOR
+  std::vector<std::string> local_domains;  // To hosts accepted as this domain
+  std::uint32_t min_expires = 60;
+  std::uint32_t max_expires = 3600;
+  std::uint32_t default_expires = 3600;
+  std::size_t max_contacts = 10;
+};
+
+// A response decided by the registrar, owning its strings (it may be sent later, from another
+// thread's callback).
+struct Answer {
+  int code = 200;
+  std::string reason;  // empty: the standard phrase
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+class Registrar {
+ public:
+  Registrar(Settings settings, store::Store& store, Location& location,
+            SubscriberCache& subscribers, auth::DigestVerifier& verifier,
+            const auth::Challenger& challenger,
+            std::function<std::chrono::system_clock::time_point()> now);
+
+  // Decides what to do with a REGISTER that arrived on `flow`. Returns the answer when it is
+  // known at once (a challenge, an error); otherwise returns std::nullopt and calls `later`
+  // exactly once — from the store's writer thread — when the binding change is durable (200
+  // with every current binding) or failed (500).
+  std::optional<Answer> handle(const sip::Message& request, const transport::Flow& flow,
+                               std::function<void(Answer)> later);
+
+  // The canonical AOR of a To/Request URI host+user: "user@domain".
+  std::string aor_of(std::string_view user) const;
+
+  const Settings& settings() const { return settings_; }
+
+ private:
+  Answer challenge(const sip::Message& request, bool stale) const;
+  Answer ok_with_bindings(const std::vector<store::Binding>& bindings, std::int64_t now) const;
+
+  const Settings settings_;
+  store::Store& store_;
+  Location& location_;
+  SubscriberCache& subscribers_;
+  auth::DigestVerifier& verifier_;
+  const auth::Challenger& challenger_;
+  const std::function<std::chrono::system_clock::time_point()> now_;
+};
+
+}  // namespace registrar

@@ -1,0 +1,31 @@
+#include "registrar/subscribers.h"
+
+namespace registrar {
+
+std::optional<SubscriberCache::Entry> SubscriberCache::find(const std::string& name) const {
+  std::shared_lock lock(mu_);
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> SubscriberCache::replace(const std::vector<store::Subscriber>& all) {
+  std::unordered_map<std::string, Entry> fresh;
+  for (const store::Subscriber& s : all) {
+    fresh.emplace(s.name, Entry{s.ha1_md5, s.ha1_sha256, s.realm, s.require_tls});
+  }
+  std::vector<std::string> gone;
+  std::unique_lock lock(mu_);
+  for (const auto& [name, entry] : by_name_) {
+    if (!fresh.count(name)) gone.push_back(name);
+  }
+  by_name_ = std::move(fresh);
+  return gone;
+}
+
+std::size_t SubscriberCache::size() const {
+  std::shared_lock lock(mu_);
+  return by_name_.size();
+}
+
+}  // namespace registrar

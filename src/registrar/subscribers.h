@@ -1,0 +1,37 @@
+// The subscribers the server authenticates, cached in memory (the hot path never reads the
+// store) and refreshed when the store's subscribers_version changes — so `sipwarden user ...`
+// takes effect on a running server within a second. Thread-safe.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "store/store.h"
+
+namespace registrar {
+
+class SubscriberCache {
+ public:
+  struct Entry {
+    std::string ha1_md5;
+    std::string ha1_sha256;
+    std::string realm;
+    bool require_tls = false;
+  };
+
+  std::optional<Entry> find(const std::string& name) const;
+  // Replaces the whole set; returns the names that were present before and are gone now.
+  std::vector<std::string> replace(const std::vector<store::Subscriber>& all);
+  std::size_t size() const;
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::unordered_map<std::string, Entry> by_name_;
+};
+
+}  // namespace registrar
