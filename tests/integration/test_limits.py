@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Connection limits and stream hygiene over TCP.
+
+- max_connections_per_source = 5: five idle connections from 127.0.0.1 are held; a sixth from
+  127.0.0.1 is closed at once, while another source (127.0.0.2) still gets 200 to OPTIONS and
+  the five held connections still work;
+- a slow-loris connection (partial header, then silence) is closed after idle_timeout_s while
+  another connection keeps working;
+- a CRLF CRLF keep-alive ping gets a CRLF pong (RFC 5626 §3.5.1);
+- a bad Content-Length gets 400 and the connection is closed.
+"""
+import os
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Request, StreamClient  # noqa: E402
+
+PER_SOURCE = 5
+IDLE_TIMEOUT_S = 2
+
+
+def options(server, client):
+    return Request("OPTIONS", server.self_uri("tcp"), "TCP", client.local)
+
+
+class PerSourceLimitTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.Server(
+            transports=("tcp",), workers=2,
+            sections={"connections": {"max_connections_per_source": PER_SOURCE,
+                                      "idle_timeout_s": 60}})
+        cls.server.start()
+        cls.dest = cls.server.addr("tcp")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def test_sixth_connection_from_one_source_refused(self):
+        held = []
+        try:
+            for i in range(PER_SOURCE):
+                c = StreamClient.tcp(self.dest, source="127.0.0.1")
+                held.append(c)
+            # Make sure the server has accepted all five (each answers a keep-alive ping).
+            for i, c in enumerate(held):
+                c.send(b"\r\n\r\n")
+                self.assertEqual(c.recv_raw(2, timeout=3), b"\r\n",
+                                 "held connection %d not served" % (i + 1))
+            try:
+                sixth = StreamClient.tcp(self.dest, source="127.0.0.1")
+            except OSError:
+                sixth = None  # refused even before the connection completed
+            if sixth is not None:
+                held.append(sixth)
+                try:
+                    sixth.send(options(self.server, sixth))
+                except OSError:
+                    pass  # already reset: that is a refusal too
+                self.assertTrue(sixth.closed_by_peer(timeout=3),
+                                "the 6th connection from 127.0.0.1 was not closed "
+                                "(max_connections_per_source = %d)" % PER_SOURCE)
+                self.assertNotIn(b"SIP/2.0 200", sixth.buf, "the 6th connection was served")
+
+            # Another source address is not affected.
+            with StreamClient.tcp(self.dest, source="127.0.0.2") as other:
+                resp = other.request(options(self.server, other))
+                self.assertIsNotNone(resp, "no answer over TCP from 127.0.0.2")
+                self.assertEqual(resp.status, 200, resp.raw)
+
+            # The five held connections still work.
+            for i, c in enumerate(held[:PER_SOURCE]):
+                resp = c.request(options(self.server, c))
+                self.assertIsNotNone(resp, "held connection %d no longer answered" % (i + 1))
+                self.assertEqual(resp.status, 200, resp.raw)
+        finally:
+            for c in held:
+                c.close()
+
+    def test_crlf_keepalive_gets_crlf(self):
+        with StreamClient.tcp(self.dest, source="127.0.0.3") as c:
+            c.send(b"\r\n\r\n")
+            pong = c.recv_raw(16, timeout=3)
+            self.assertEqual(pong, b"\r\n", "double-CRLF ping answered with %r" % pong)
+            # The connection is still usable after the ping.
+            resp = c.request(options(self.server, c))
+            self.assertIsNotNone(resp)
+            self.assertEqual(resp.status, 200, resp.raw)
+
+    def test_bad_content_length_gets_400_and_close(self):
+        for value in ("abc", "-5"):
+            with self.subTest(content_length=value):
+                with StreamClient.tcp(self.dest, source="127.0.0.4") as c:
+                    req = options(self.server, c).encode()
+                    req = req.replace(b"Content-Length: 0", b"Content-Length: " + value.encode())
+                    c.send(req)
+                    data = c.recv_message(timeout=3)
+                    self.assertIsNotNone(data, "no answer to Content-Length: %s over TCP" % value)
+                    resp = harness.parse_message(data)
+                    self.assertEqual(resp.status, 400, data)
+                    self.assertTrue(c.closed_by_peer(timeout=3),
+                                    "the connection stayed open after an unframeable message")
+
+
+class IdleTimeoutTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.Server(
+            transports=("tcp",), workers=2,
+            sections={"connections": {"idle_timeout_s": IDLE_TIMEOUT_S}})
+        cls.server.start()
+        cls.dest = cls.server.addr("tcp")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def test_slow_loris_closed(self):
+        with StreamClient.tcp(self.dest) as loris:
+            loris.send(b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1")
+            # Meanwhile another connection is served normally.
+            with StreamClient.tcp(self.dest) as other:
+                resp = other.request(options(self.server, other))
+                self.assertIsNotNone(resp, "no answer on a second connection")
+                self.assertEqual(resp.status, 200, resp.raw)
+            # Generous bound: idle_timeout_s plus the server's once-a-second sweep and slack.
+            self.assertTrue(loris.closed_by_peer(timeout=IDLE_TIMEOUT_S + 4),
+                            "a connection with a partial header was not closed within %d s "
+                            "(idle_timeout_s = %d)" % (IDLE_TIMEOUT_S + 4, IDLE_TIMEOUT_S))
+            self.assertEqual(loris.buf, b"", "the partial message got an answer: %r" % loris.buf)
+
+
+if __name__ == "__main__":
+    harness.main()
