@@ -43,6 +43,15 @@ max_expires = 3600
 default_expires = 3600
 [auth]
 algorithms = ["MD5"]
+# One SIPp source registers 10,000 users: the per-source limits and bans are off here.
+[shield]
+packet_rate = 0
+register_rate = 0
+invite_rate = 0
+other_rate = 0
+failures_per_user = 0
+failures_per_source = 100000
+probed_users = 0
 TOML
 
 # The scenario: Contact and To per injected user; the second REGISTER answers the challenge.

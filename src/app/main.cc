@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "app/ban.h"
 #include "app/lint.h"
 #include "app/serve.h"
 #include "app/user.h"
@@ -41,6 +42,24 @@ int main(int argc, char** argv) {
   auto* check = cli.add_subcommand(
       "check-config", "Validate the config and print the effective settings as TOML.");
   check->add_option("--config", config_path, "TOML config file (default: built-in defaults)");
+
+  // `ban ...`: the shield's ban list, kept in the store (a running server follows it).
+  std::string ban_config, ban_address, ban_for = "1h";
+  auto* ban = cli.add_subcommand(
+      "ban",
+      "List, add and lift bans of source addresses. Banned sources get no answer at all;\n"
+      "the server bans by itself on failed authentication, scanners and enumeration\n"
+      "(docs/security.md). A running server follows changes within a second.");
+  ban->require_subcommand(1);
+  auto* ban_list = ban->add_subcommand("list", "List the bans in force.");
+  auto* ban_add = ban->add_subcommand("add", "Ban an address.");
+  ban_add->add_option("ADDR", ban_address, "IPv4 or IPv6 address")->required();
+  ban_add->add_option("--for", ban_for, "duration: 90, 90s, 10m, 1h, 2d")->capture_default_str();
+  auto* ban_remove = ban->add_subcommand("remove", "Lift the ban on an address.");
+  ban_remove->add_option("ADDR", ban_address, "IPv4 or IPv6 address")->required();
+  for (CLI::App* sub : {ban_list, ban_add, ban_remove}) {
+    sub->add_option("--config", ban_config, "TOML config file (default: built-in defaults)");
+  }
 
   // `user ...`: subscriber administration (src/app/user.h).
   app::UserCommand user_command;
@@ -112,6 +131,12 @@ int main(int argc, char** argv) {
     if (user_remove->parsed()) user_command.action = Action::kRemove;
     if (user_import->parsed()) user_command.action = Action::kImport;
     return app::run_user_command(user_command);
+  }
+
+  if (ban->parsed()) {
+    if (ban_list->parsed()) return app::ban_list(ban_config);
+    if (ban_add->parsed()) return app::ban_add(ban_config, ban_address, ban_for);
+    return app::ban_remove(ban_config, ban_address);
   }
 
   if (serve->parsed()) return app::serve(config_path);

@@ -21,6 +21,7 @@
 #include "store/store.h"
 #include "config/config.h"
 #include "router/router.h"
+#include "shield/shield.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 #include "transport/tls_context.h"
@@ -259,6 +260,64 @@ int serve(const std::string& config_path) {
   spdlog::info("event=store_opened subscribers={} bindings={}", subscribers.size(),
                bindings->size());
 
+  // The shield: events to two files, bans from the store (with their escalation history).
+  const std::filesystem::path events_json =
+      cfg.events_json.empty() ? cfg.data_dir / "security-events.jsonl" : cfg.events_json;
+  const std::filesystem::path events_text =
+      cfg.events_text.empty() ? cfg.data_dir / "security-events.log" : cfg.events_text;
+  auto events = shield::SecurityEvents::open(events_json.string(), events_text.string());
+  if (!events) {
+    spdlog::critical("event=startup_failed reason=\"{}\"", events.error());
+    std::cerr << "sipwarden: " << events.error() << "\n";
+    return 1;
+  }
+  shield::Settings shield_settings;
+  const auto networks = [](const std::vector<std::string>& cidrs) {
+    std::vector<shield::Network> list;
+    for (const std::string& n : cidrs) list.push_back(*shield::Network::parse(n));  // validated
+    return shield::NetworkList(std::move(list));
+  };
+  shield_settings.allow = networks(cfg.shield_allow);
+  shield_settings.deny = networks(cfg.shield_deny);
+  shield_settings.packets = {cfg.packet_rate, cfg.packet_burst};
+  shield_settings.registers = {cfg.register_rate, cfg.register_burst};
+  shield_settings.invites = {cfg.invite_rate, cfg.invite_burst};
+  shield_settings.others = {cfg.other_rate, cfg.other_burst};
+  shield_settings.global = {cfg.global_rate, cfg.global_burst};
+  shield_settings.failures_per_source = cfg.failures_per_source;
+  shield_settings.failures_per_user = cfg.failures_per_user;
+  shield_settings.probed_users = cfg.probed_users;
+  shield_settings.window = cfg.shield_window;
+  shield_settings.ban_durations.clear();
+  for (std::int64_t d : cfg.ban_durations_s) shield_settings.ban_durations.emplace_back(d);
+  shield_settings.scanner_agents = cfg.scanner_user_agents;
+  shield::Shield guard(shield_settings, **events, [] { return std::chrono::system_clock::now(); });
+  const auto to_entries = [](const std::vector<store::Ban>& list) {
+    std::vector<shield::BanEntry> out;
+    for (const store::Ban& b : list) {
+      auto address = transport::Endpoint::from_string(b.address);
+      if (!address) continue;
+      out.push_back({*address, b.until, b.level, b.reason});
+    }
+    return out;
+  };
+  // Bans made by the server go to the store; bans changed with `sipwarden ban` come back.
+  const auto sync_bans = [&] {
+    for (const shield::BanEntry& b : guard.take_new_bans()) {
+      store::Ban ban{b.address.address_string(), b.until, b.level, b.reason};
+      if (auto r = db->put_ban(ban); !r) spdlog::error("event=store_error reason=\"{}\"", r.error());
+    }
+    auto active = db->list_bans(unix_now());
+    auto history = db->list_bans(0);
+    if (active && history) guard.load_bans(to_entries(*active), to_entries(*history));
+  };
+  sync_bans();
+  transport.set_admission([&guard](const transport::Endpoint& source) {
+    return !guard.is_banned(source) &&
+           (guard.settings().deny.empty() || !guard.settings().deny.contains(source)) &&
+           (guard.settings().allow.empty() || guard.settings().allow.contains(source));
+  });
+
   const auth::NonceFactory nonces(*secret, cfg.nonce_lifetime);
   std::vector<auth::Algorithm> algorithms;
   for (const std::string& a : cfg.auth_algorithms) {
@@ -273,6 +332,7 @@ int serve(const std::string& config_path) {
   registrar_settings.max_expires = cfg.max_expires;
   registrar_settings.default_expires = cfg.default_expires;
   registrar_settings.max_contacts = cfg.max_contacts;
+  registrar_settings.shield = &guard;
   registrar::Registrar registrar(registrar_settings, *db, location, subscribers, verifier,
                                  challenger, [] { return std::chrono::system_clock::now(); });
 
@@ -286,6 +346,7 @@ int serve(const std::string& config_path) {
   shared.timers = txn::Timers{cfg.t1, cfg.t2, cfg.t4};
   shared.challenger = &challenger;
   shared.registrar = &registrar;
+  shared.shield = &guard;
   shared.post = [&transport](unsigned index, std::function<void()> task) {
     transport.post(index, std::move(task));
   };
@@ -327,6 +388,7 @@ int serve(const std::string& config_path) {
     if (sig == SIGTERM || sig == SIGINT) break;
     location.expire(unix_now());
     reload_subscribers(false);
+    sync_bans();
     if (Clock::now() >= next_purge) {
       if (auto r = db->purge_expired(unix_now()); !r) {
         spdlog::error("event=store_error reason=\"{}\"", r.error());

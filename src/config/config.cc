@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <functional>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -265,8 +267,8 @@ class Section {
   std::vector<std::string>& errors_;
 };
 
-constexpr std::string_view kSections[] = {"server", "listen",    "limits", "connections",
-                                          "tls",    "registrar", "auth",   "timers"};
+constexpr std::string_view kSections[] = {"server",    "listen", "limits", "connections", "tls",
+                                          "registrar", "auth",   "shield", "timers"};
 
 // A top-level entry that must be a table, e.g. [server]; null when absent or not a table.
 const toml::table* section_table(const toml::table& root, std::string_view name,
@@ -479,6 +481,113 @@ void read_auth(const toml::table& root, Config& c, std::vector<std::string>& err
   if (auto v = s.integer("nonce_lifetime_s", {10}, 3600)) c.nonce_lifetime = std::chrono::seconds(*v);
 }
 
+// A list of strings at [section].key; `valid` judges each item (returns an error or "").
+std::optional<std::vector<std::string>> string_list(
+    const toml::table& root, std::string_view section, std::string_view key,
+    std::vector<std::string>& errors,
+    const std::function<std::string(const std::string&)>& valid) {
+  const toml::node* node = root[section][key].node();
+  if (node == nullptr) return std::nullopt;
+  const std::string name = std::string(section) + "." + std::string(key);
+  const toml::array* list = node->as_array();
+  if (list == nullptr) {
+    errors.push_back(name + ": must be a list of strings");
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  for (const toml::node& item : *list) {
+    const auto* text = item.as_string();
+    if (text == nullptr) {
+      errors.push_back(name + ": must be a list of strings");
+      return std::nullopt;
+    }
+    if (std::string why = valid(text->get()); !why.empty()) {
+      errors.push_back(name + ": " + why);
+      return std::nullopt;
+    }
+    out.push_back(text->get());
+  }
+  return out;
+}
+
+bool valid_cidr(const std::string& text) {
+  const std::size_t slash = text.find('/');
+  const std::string address = text.substr(0, slash);
+  unsigned char buf[16];
+  const bool v4 = inet_pton(AF_INET, address.c_str(), buf) == 1;
+  const bool v6 = !v4 && inet_pton(AF_INET6, address.c_str(), buf) == 1;
+  if (!v4 && !v6) return false;
+  if (slash == std::string::npos) return true;
+  const std::string bits = text.substr(slash + 1);
+  if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  return std::stoi(bits) <= (v4 ? 32 : 128);
+}
+
+void read_shield(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  Section s(section_table(root, "shield", errors), "shield.", errors);
+  s.reject_unknown({"allow", "deny", "packet_rate", "packet_burst", "register_rate",
+                    "register_burst", "invite_rate", "invite_burst", "other_rate", "other_burst",
+                    "global_rate", "global_burst", "failures_per_source", "failures_per_user",
+                    "probed_users", "window_s", "ban_durations_s", "scanner_user_agents",
+                    "tls_only", "events_json", "events_text"});
+  const auto cidr = [](const std::string& t) {
+    return valid_cidr(t) ? std::string() : "\"" + t + "\" is not an address or CIDR network";
+  };
+  if (auto v = string_list(root, "shield", "allow", errors, cidr)) c.shield_allow = *v;
+  if (auto v = string_list(root, "shield", "deny", errors, cidr)) c.shield_deny = *v;
+  const auto non_empty = [](const std::string& t) {
+    return t.empty() ? std::string("entries must not be empty") : std::string();
+  };
+  if (auto v = string_list(root, "shield", "scanner_user_agents", errors, non_empty)) {
+    c.scanner_user_agents.clear();
+    for (std::string a : *v) {
+      for (char& ch : a) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      c.scanner_user_agents.push_back(a);
+    }
+  }
+  const auto rate = [&](const char* key, double& field) {
+    if (auto v = s.integer(key, {0}, 10'000'000)) field = static_cast<double>(*v);
+  };
+  rate("packet_rate", c.packet_rate);
+  rate("packet_burst", c.packet_burst);
+  rate("register_rate", c.register_rate);
+  rate("register_burst", c.register_burst);
+  rate("invite_rate", c.invite_rate);
+  rate("invite_burst", c.invite_burst);
+  rate("other_rate", c.other_rate);
+  rate("other_burst", c.other_burst);
+  rate("global_rate", c.global_rate);
+  rate("global_burst", c.global_burst);
+  if (auto v = s.integer("failures_per_source", {1}, 100000))
+    c.failures_per_source = static_cast<unsigned>(*v);
+  if (auto v = s.integer("failures_per_user", {0}, 100000))
+    c.failures_per_user = static_cast<unsigned>(*v);
+  if (auto v = s.integer("probed_users", {0}, 100000)) c.probed_users = static_cast<unsigned>(*v);
+  if (auto v = s.integer("window_s", {1}, 86400)) c.shield_window = std::chrono::seconds(*v);
+  if (const toml::node* node = root["shield"]["ban_durations_s"].node()) {
+    const toml::array* list = node->as_array();
+    std::vector<std::int64_t> steps;
+    bool ok = list != nullptr && !list->empty();
+    if (ok) {
+      for (const toml::node& item : *list) {
+        const auto* n = item.as_integer();
+        ok = ok && n != nullptr && n->get() >= 1 && n->get() <= 31'536'000;
+        if (ok) steps.push_back(n->get());
+      }
+    }
+    if (ok) {
+      c.ban_durations_s = steps;
+    } else {
+      errors.push_back("shield.ban_durations_s: must be a non-empty list of seconds (1..31536000)");
+    }
+  }
+  if (auto v = s.boolean("tls_only")) c.tls_only = *v;
+  if (auto v = s.string("events_json")) c.events_json = *v;
+  if (auto v = s.string("events_text")) c.events_text = *v;
+}
+
 void read_tls(const toml::table& root, Config& c, std::vector<std::string>& errors) {
   Section s(section_table(root, "tls", errors), "tls.", errors);
   s.reject_unknown({"certificate", "private_key", "verify_client", "client_ca", "min_version",
@@ -567,7 +676,13 @@ base::Result<Config> parse_and_validate(std::string_view text, std::string_view 
   read_tls(root, c, errors);
   read_registrar(root, c, errors);
   read_auth(root, c, errors);
+  read_shield(root, c, errors);
   read_timers(root, c, errors);
+  if (c.tls_only) {
+    // No plaintext listener at all: a downgrade to 5060 finds nothing to talk to.
+    std::erase_if(c.listen, [](const Listen& l) { return l.transport != Transport::kTls; });
+    if (c.listen.empty()) errors.push_back("shield.tls_only: no TLS listener is configured");
+  }
   if (!errors.empty()) return join_lines(origin, errors);
   return c;
 }
@@ -690,6 +805,45 @@ std::string to_toml(const Config& c) {
   }
   line("algorithms", algorithms + "]");
   line("nonce_lifetime_s", num(c.nonce_lifetime.count()));
+
+  out += "\n[shield]\n";
+  const auto strings = [&](const std::vector<std::string>& list) {
+    std::string v = "[";
+    for (const std::string& item : list) {
+      if (v.size() > 1) v += ", ";
+      v += quote(item);
+    }
+    return v + "]";
+  };
+  const auto real = [&](double d) { return num(static_cast<std::int64_t>(d)); };
+  line("allow", strings(c.shield_allow), c.shield_allow.empty() ? "empty: every source" : "");
+  line("deny", strings(c.shield_deny));
+  line("packet_rate", real(c.packet_rate));
+  line("packet_burst", real(c.packet_burst));
+  line("register_rate", real(c.register_rate));
+  line("register_burst", real(c.register_burst));
+  line("invite_rate", real(c.invite_rate));
+  line("invite_burst", real(c.invite_burst));
+  line("other_rate", real(c.other_rate));
+  line("other_burst", real(c.other_burst));
+  line("global_rate", real(c.global_rate), c.global_rate == 0 ? "0: off" : "");
+  line("global_burst", real(c.global_burst));
+  line("failures_per_source", num(c.failures_per_source));
+  line("failures_per_user", num(c.failures_per_user));
+  line("probed_users", num(c.probed_users));
+  line("window_s", num(c.shield_window.count()));
+  std::string steps = "[";
+  for (std::int64_t d : c.ban_durations_s) {
+    if (steps.size() > 1) steps += ", ";
+    steps += num(d);
+  }
+  line("ban_durations_s", steps + "]");
+  line("scanner_user_agents", strings(c.scanner_user_agents));
+  line("tls_only", boolean(c.tls_only));
+  line("events_json", quote(c.events_json.string()),
+       c.events_json.empty() ? "empty: data_dir/security-events.jsonl" : "");
+  line("events_text", quote(c.events_text.string()),
+       c.events_text.empty() ? "empty: data_dir/security-events.log" : "");
 
   out += "\n[timers]\n";
   line("t1_ms", num(c.t1.count()));

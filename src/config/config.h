@@ -73,6 +73,26 @@ struct Config {
   std::vector<std::string> auth_algorithms = {"SHA-256", "MD5"};  // challenge order
   std::chrono::seconds nonce_lifetime{300};
 
+  // [shield] (docs/security.md)
+  std::vector<std::string> shield_allow;  // CIDRs; non-empty: only these sources are served
+  std::vector<std::string> shield_deny;   // CIDRs never served
+  double packet_rate = 500, packet_burst = 2000;      // per source, before parsing
+  double register_rate = 50, register_burst = 300;    // per source
+  double invite_rate = 20, invite_burst = 100;        // per source
+  double other_rate = 200, other_burst = 1000;        // per source
+  double global_rate = 0, global_burst = 0;           // all sources; 0: off
+  unsigned failures_per_source = 10;  // failed authentications in the window → ban
+  unsigned failures_per_user = 5;     // from one source against one user → ban
+  unsigned probed_users = 20;         // distinct users challenged, never authenticated → ban
+  std::chrono::seconds shield_window{60};
+  std::vector<std::int64_t> ban_durations_s = {600, 3600, 86400};  // escalation steps
+  std::vector<std::string> scanner_user_agents = {"friendly-scanner", "sipvicious", "sipcli",
+                                                  "vaxsipuseragent", "iwar", "sundayddr",
+                                                  "sipscan", "sip-scan", "pplsip", "smap"};
+  bool tls_only = false;              // open no plaintext (UDP/TCP) listener at all
+  std::filesystem::path events_json;  // empty: <data_dir>/security-events.jsonl
+  std::filesystem::path events_text;  // empty: <data_dir>/security-events.log
+
   // [timers] (RFC 3261 §17.1.1.1)
   std::chrono::milliseconds t1{500};
   std::chrono::milliseconds t2{4000};

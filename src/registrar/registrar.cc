@@ -104,8 +104,23 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
 
   // Step 4-5: authentication. An unknown user and a wrong password get the same answer, from
   // the same work (DigestVerifier hashes for unknown users too).
+  shield::Shield* const shield = settings_.shield;
   const sip::AuthField* credentials = verifier_.pick(request.authorization);
-  if (credentials == nullptr) return challenge(request, false);
+  const std::string to_user = sip::unescape(to.user);
+  // A user marked require-TLS is refused on UDP/TCP before any challenge, so its credentials
+  // never cross a plaintext transport (a downgrade attempt gets nothing to crack).
+  if (flow.protocol != transport::Protocol::kTls) {
+    if (const auto s = subscribers_.find(to_user); s && s->require_tls) {
+      if (shield != nullptr) {
+        shield->auth_failed(flow, to_user, "REGISTER over a plaintext transport for a TLS-only user");
+      }
+      return Answer{403, "Forbidden (TLS required)", {}};
+    }
+  }
+  if (credentials == nullptr) {
+    if (shield != nullptr) shield->user_challenged(flow, to_user);
+    return challenge(request, false);
+  }
   const std::string name = sip::unescape(credentials->username);
   const auto subscriber = subscribers_.find(name);
   auth::Credentials user;
@@ -117,7 +132,16 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
   const auth::Verdict verdict =
       verifier_.verify(*credentials, request.method_text, user, now_tp);
   if (verdict == auth::Verdict::kStale) return challenge(request, true);
-  if (verdict != auth::Verdict::kOk) return challenge(request, false);
+  if (verdict != auth::Verdict::kOk) {
+    // Unknown user and wrong password are one event type: the log must not enumerate either.
+    if (shield != nullptr) {
+      shield->auth_failed(flow, name,
+                          std::string("digest authentication failed (") +
+                              std::string(auth::to_string(verdict)) + ")");
+    }
+    return challenge(request, false);
+  }
+  if (shield != nullptr) shield->auth_succeeded(flow, name);
   // The authenticated user may only register its own AOR.
   if (sip::unescape(to.user) != name) {
     return Answer{403, "Forbidden (not your address-of-record)", {}};

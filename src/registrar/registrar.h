@@ -13,6 +13,7 @@
 #include "auth/digest.h"
 #include "registrar/location.h"
 #include "registrar/subscribers.h"
+#include "shield/shield.h"
 #include "sip/message.h"
 #include "store/store.h"
 #include "transport/endpoint.h"
@@ -26,6 +27,7 @@ struct Settings {
   std::uint32_t max_expires = 3600;
   std::uint32_t default_expires = 3600;
   std::size_t max_contacts = 10;
+  shield::Shield* shield = nullptr;  // told of challenges, failures and successes; may be null
 };
 
 // A response decided by the registrar, owning its strings (it may be sent later, from another

@@ -44,6 +44,9 @@ std::size_t Router::transactions() const {
 }
 
 void Router::on_message(std::string_view bytes, const transport::Flow& flow) {
+  shield::Shield* const shield = shared_.shield;
+  // The cheapest checks come first: a banned or flooding source costs a lookup, not a parse.
+  if (shield != nullptr && shield->before_parse(flow) == shield::Verdict::kDrop) return;
   sip::ParseOptions options = shared_.parse;
   options.framing = flow.reliable() ? sip::Framing::kStream : sip::Framing::kDatagram;
   const auto parsed = sip::parse(bytes, message_, options);
@@ -51,6 +54,7 @@ void Router::on_message(std::string_view bytes, const transport::Flow& flow) {
     on_invalid(bytes, flow, parsed.error());
     return;
   }
+  if (shield != nullptr && shield->after_parse(message_, flow) == shield::Verdict::kDrop) return;
   if (message_.is_response()) {
     // RFC 3261 §18.1.2: a response that matches no client transaction is dropped.
     txn_.receive_response(message_, flow);
@@ -117,6 +121,11 @@ void Router::challenge(txn::ServerTxnId id, const sip::Message& request,
             auth::NonceCheck::kStale) {
       stale = true;
     }
+  }
+  if (shared_.shield != nullptr && proxy) {
+    // Who is being asked for: a source naming many targets without ever authenticating is
+    // enumerating users (svwar -m INVITE).
+    shared_.shield->user_challenged(flow, request.request_uri.user);
   }
   const auto values = shared_.challenger->challenges(shared_.domain, shared_.now(), stale);
   sip::ResponseSpec spec;

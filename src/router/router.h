@@ -12,6 +12,7 @@
 
 #include "auth/challenge.h"
 #include "registrar/registrar.h"
+#include "shield/shield.h"
 #include "sip/parser.h"
 #include "sip/response.h"
 #include "transport/transport.h"
@@ -30,6 +31,7 @@ struct Shared {
   std::function<std::chrono::system_clock::time_point()> now = std::chrono::system_clock::now;
   std::atomic<bool> draining{false};     // SIGTERM: new requests get 503
   registrar::Registrar* registrar = nullptr;  // null: REGISTER is only ever challenged
+  shield::Shield* shield = nullptr;           // null: no edge checks (unit tests)
   // Runs a task on worker `index`'s thread (answers that complete on another thread).
   std::function<void(unsigned index, std::function<void()> task)> post;
 };

@@ -257,6 +257,7 @@ struct Transport::Impl {
 
   StreamLimits limits;
   TlsContextSource tls_source;
+  std::function<bool(const Endpoint&)> admit;
   ConnectionLimiter limiter;
   TransportStats stats;
   std::atomic<std::uint64_t> next_connection{1};
@@ -371,6 +372,10 @@ struct Worker {
     flow.local = l.local;
     flow.listener = l.id;
     flow.worker = index;
+    if (transport.admit && !transport.admit(flow.remote)) {
+      s.close(ec);  // banned or denied: no handshake, no answer
+      return;
+    }
     if (!transport.limiter.acquire(flow.remote)) {
       transport.stats.connections_refused.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("event=connection_refused reason=\"connection limit\" source={} transport={}",
@@ -779,6 +784,10 @@ base::Result<Transport::Opened> Transport::listen(const config::Listen& cfg) {
   }
   impl_->bound.emplace_back(cfg, local);
   return Opened{};
+}
+
+void Transport::set_admission(std::function<bool(const Endpoint& source)> admit) {
+  impl_->admit = std::move(admit);
 }
 
 void Transport::set_receiver(unsigned index, Receiver* receiver) {

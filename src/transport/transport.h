@@ -79,6 +79,10 @@ class Transport {
   };
   base::Result<Opened> listen(const config::Listen& listen);
 
+  // Decides whether a new TCP/TLS connection from `source` is served at all (bans, deny
+  // lists); a refused one is closed at once. Set before start(); called on worker threads.
+  void set_admission(std::function<bool(const Endpoint& source)> admit);
+
   // Sets the receiver of worker `index` (before start()).
   void set_receiver(unsigned index, Receiver* receiver);
 
