@@ -112,7 +112,8 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
   if (flow.protocol != transport::Protocol::kTls) {
     if (const auto s = subscribers_.find(to_user); s && s->require_tls) {
       if (shield != nullptr) {
-        shield->auth_failed(flow, to_user, "REGISTER over a plaintext transport for a TLS-only user");
+        shield->auth_failed(flow, to_user,
+                            "REGISTER over a plaintext transport for a TLS-only user", "refused");
       }
       return Answer{403, "Forbidden (TLS required)", {}};
     }

@@ -169,7 +169,7 @@ Verdict Shield::after_parse(const sip::Message& message, const transport::Flow& 
 }
 
 void Shield::auth_failed(const transport::Flow& flow, std::string_view user,
-                         std::string_view reason) {
+                         std::string_view reason, std::string_view action) {
   const transport::Endpoint key = key_of(flow.remote);
   const std::int64_t now_s = now_ms() / 1000;
   bool ban_it = false;
@@ -191,7 +191,7 @@ void Shield::auth_failed(const transport::Flow& flow, std::string_view user,
       why = std::to_string(by_user) + " failed authentications for one user";
     }
   }
-  report("auth_failed", flow, user, reason, ban_it ? "banned" : "challenged");
+  report("auth_failed", flow, user, reason, ban_it ? "banned" : action);
   if (ban_it) ban(key, std::chrono::seconds(0), why, &flow);
 }
 
@@ -243,7 +243,7 @@ BanEntry Shield::ban_locked(Shard& s, const transport::Endpoint& key, std::chron
   }
   BanEntry e;
   e.address = key;
-  e.until = now_ms() / 1000 + duration.count();
+  e.until = (now_ms() + 999) / 1000 + duration.count();  // rounded up: never shorter than asked
   e.level = level;
   e.reason = std::string(reason);
   s.bans[key] = e;
@@ -256,6 +256,9 @@ BanEntry Shield::ban(const transport::Endpoint& address, std::chrono::seconds fo
   const transport::Endpoint key = key_of(address);
   BanEntry e;
   {
+    // Held across both steps so that load_bans() sees a ban either in the shard and the
+    // pending list, or not at all.
+    std::lock_guard pending(new_bans_mu_);
     Shard& s = shard(key);
     std::lock_guard lock(s.mu);
     auto it = s.bans.find(key);
@@ -263,9 +266,6 @@ BanEntry Shield::ban(const transport::Endpoint& address, std::chrono::seconds fo
       return it->second;  // already banned (several workers may see the same flood)
     }
     e = ban_locked(s, key, for_duration, reason);
-  }
-  {
-    std::lock_guard lock(new_bans_mu_);
     new_bans_.push_back(e);
   }
   transport::Flow f;
@@ -275,7 +275,7 @@ BanEntry Shield::ban(const transport::Endpoint& address, std::chrono::seconds fo
     f.remote = key;
   }
   const std::string why = e.reason + " (ban level " + std::to_string(e.level) + ", " +
-                          std::to_string(e.until - now_ms() / 1000) + " s)";
+                          std::to_string(e.until - (now_ms() + 999) / 1000) + " s)";
   report("banned", f, "", why, "banned");
   return e;
 }
@@ -310,7 +310,9 @@ std::vector<BanEntry> Shield::bans() const {
 
 void Shield::load_bans(const std::vector<BanEntry>& active, const std::vector<BanEntry>& history) {
   // The store is the truth (the server persists its own bans before reloading): a ban the
-  // admin lifted is forgiven, escalation included.
+  // admin lifted is forgiven, escalation included. Bans made since the store was read and
+  // not yet persisted are put back below.
+  std::lock_guard pending(new_bans_mu_);
   for (Shard& s : shards_) {
     std::lock_guard lock(s.mu);
     s.bans.clear();
@@ -322,13 +324,15 @@ void Shield::load_bans(const std::vector<BanEntry>& active, const std::vector<Ba
     int& level = s.levels[key_of(e.address)];
     level = std::max(level, e.level);
   }
-  for (const BanEntry& e : active) {
+  const auto apply = [&](const BanEntry& e) {
     Shard& s = shard(key_of(e.address));
     std::lock_guard lock(s.mu);
     s.bans[key_of(e.address)] = e;
     int& level = s.levels[key_of(e.address)];
     level = std::max(level, e.level);
-  }
+  };
+  for (const BanEntry& e : active) apply(e);
+  for (const BanEntry& e : new_bans_) apply(e);
 }
 
 std::vector<BanEntry> Shield::take_new_bans() {

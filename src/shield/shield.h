@@ -75,7 +75,9 @@ class Shield {
   Verdict after_parse(const sip::Message& message, const transport::Flow& flow);
 
   // Authentication outcomes for `user` (the name the client claimed) from this flow.
-  void auth_failed(const transport::Flow& flow, std::string_view user, std::string_view reason);
+  // `action` is what the server did with the request ("challenged", "refused").
+  void auth_failed(const transport::Flow& flow, std::string_view user, std::string_view reason,
+                   std::string_view action = "challenged");
   // A request for `user` got a challenge (no credentials yet): counted per source so that a
   // source naming many users without ever authenticating (enumeration) is banned.
   void user_challenged(const transport::Flow& flow, std::string_view user);
@@ -88,7 +90,8 @@ class Shield {
   bool is_banned(const transport::Endpoint& address) const;
   std::vector<BanEntry> bans() const;
   // Replaces the ban list (start-up and `sipwarden ban` changes made from another process);
-  // escalation levels of expired bans are kept in `history`.
+  // escalation levels of expired bans are kept in `history`. Bans made here and not yet
+  // taken by take_new_bans() (so not yet in the store) are kept.
   void load_bans(const std::vector<BanEntry>& active, const std::vector<BanEntry>& history);
   // Bans made since the last call (for the store). Called from one thread.
   std::vector<BanEntry> take_new_bans();
