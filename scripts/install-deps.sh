@@ -13,7 +13,7 @@ packages=(
   clang libclang-rt-14-dev clang-format clang-tidy
   # real peers for integration tests and benchmarks
   sip-tester baresip-core sipvicious nmap kamailio
-  openssl python3 procps iproute2 tshark bc
+  openssl python3 procps iproute2 tshark bc fail2ban
 )
 
 missing=()
