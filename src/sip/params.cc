@@ -18,15 +18,6 @@ constexpr std::array<bool, 256> make_stops() {
 }
 constexpr std::array<bool, 256> kStops = make_stops();
 
-constexpr std::array<unsigned char, 256> make_lower() {
-  std::array<unsigned char, 256> t{};
-  for (int c = 0; c < 256; ++c) {
-    t[c] = static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
-  }
-  return t;
-}
-constexpr std::array<unsigned char, 256> kLower = make_lower();
-
 bool is_stop(char c) {
   return kStops[static_cast<unsigned char>(c)];
 }
@@ -131,16 +122,6 @@ std::optional<std::string_view> ParamList::find(std::string_view name) const {
     if (iequals(param.name, name)) return param.value;
   }
   return std::nullopt;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (kLower[static_cast<unsigned char>(a[i])] != kLower[static_cast<unsigned char>(b[i])]) {
-      return false;
-    }
-  }
-  return true;
 }
 
 std::string unquote(std::string_view quoted) {

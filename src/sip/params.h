@@ -64,8 +64,19 @@ class ParamList {
   std::string_view raw_;
 };
 
-// ASCII case-insensitive equality (SIP tokens, header names, parameter names).
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (SIP tokens, header names, parameter names). Inline: it
+// runs for every header and parameter name.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto x = static_cast<unsigned char>(a[i]);
+    const auto y = static_cast<unsigned char>(b[i]);
+    if (x == y) continue;
+    const auto lx = static_cast<unsigned char>(x | 0x20);
+    if (lx != (y | 0x20) || lx < 'a' || lx > 'z') return false;
+  }
+  return true;
+}
 
 // The contents of a quoted-string with its quotes removed and `\x` escapes resolved
 // (RFC 3261 §25.1). Input without surrounding quotes is returned unchanged.

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "sip/scanner.h"
+
 namespace sip {
 namespace {
 
@@ -108,17 +110,17 @@ Error bad_char(std::string_view component, std::size_t pos, const char* what) {
 
 // Index of the first byte of `s` at or after `i` that is neither in `allowed` nor the start of
 // a well-formed escape ("%" HEXDIG HEXDIG, RFC 3261 §25.1; %00 is as valid as any), or s.size().
-std::size_t scan_escaped(std::string_view s, std::size_t i, std::uint16_t allowed) {
-  while (i < s.size()) {
-    if (in(s[i], allowed)) {
-      ++i;
-    } else if (starts_with_escape(s, i)) {
-      i += 3;
-    } else {
-      break;
-    }
+// Every URI component is scanned by this loop, so it is kept small enough to inline: one table
+// lookup per byte, and the escape test only on the byte that leaves the class.
+inline std::size_t scan_escaped(std::string_view s, std::size_t i, std::uint16_t allowed) {
+  const char* const end = s.data() + s.size();
+  const char* p = s.data() + i;
+  while (true) {
+    p = skip_while(p, end, [allowed](char c) { return in(c, allowed); });
+    if (end - p < 3 || *p != '%' || !in(p[1], kHex) || !in(p[2], kHex)) break;
+    p += 3;
   }
-  return i;
+  return static_cast<std::size_t>(p - s.data());
 }
 
 // The error for the byte s[pos] that stopped a scan where the component may not end: a
@@ -144,22 +146,23 @@ const Error* check_escaped(std::string_view s, std::uint16_t allowed, const char
 // RFC 3261 §25.1 IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each part
 // limited to 0..255 as RFC 5954 §4.1 corrects.
 bool parse_ipv4(std::string_view s, std::array<std::uint8_t, 4>* out) {
-  std::size_t i = 0;
+  const char* p = s.data();
+  const char* const end = p + s.size();
   for (std::size_t part = 0; part < 4; ++part) {
     if (part > 0) {
-      if (i >= s.size() || s[i] != '.') return false;
-      ++i;
+      if (p == end || *p != '.') return false;
+      ++p;
     }
-    const std::size_t start = i;
+    const char* const start = p;
     unsigned value = 0;
-    while (i < s.size() && i - start < 3 && in(s[i], kDigit)) {
-      value = value * 10 + static_cast<unsigned>(s[i] - '0');
-      ++i;
+    while (p != end && p - start < 3 && in(*p, kDigit)) {
+      value = value * 10 + static_cast<unsigned>(*p - '0');
+      ++p;
     }
-    if (i == start || value > 255) return false;
+    if (p == start || value > 255) return false;
     (*out)[part] = static_cast<std::uint8_t>(value);
   }
-  return i == s.size();
+  return p == end;
 }
 
 // RFC 3261 §25.1 IPv6address (the RFC 4291 §2.2 text forms): up to eight hex4 groups, at most
@@ -279,6 +282,42 @@ const Error* check_host(std::string_view host, HostKind* kind, Error* out) {
   return check_hostname(host, out);
 }
 
+// The hostname / IPv4address characters (alphanumerics, '-', '.') at the front of `s`, in one
+// pass: returns where they end, and sets *well_formed when they are a hostname that
+// check_hostname() accepts (non-empty labels not starting or ending with '-', a top label
+// starting with a letter, one optional trailing '.'). Anything else, IPv4 addresses included,
+// is left to check_host(), which classifies it and names the fault; doing the label checks here
+// saves a second and third pass over every host.
+std::size_t scan_hostname(std::string_view s, bool* well_formed) {
+  const char* const begin = s.data();
+  const char* const end = begin + s.size();
+  const char* p = begin;
+  const char* label = begin;       // start of the current label
+  const char* prev_label = begin;  // start of the label before it
+  bool ok = true;
+  while (true) {
+    p = skip_while(p, end, [](char c) { return in(c, kAlnum); });  // the bulk of a host
+    if (p == end || !in(*p, kHostPunct)) break;
+    if (*p == '.') {
+      ok = ok && p != label && p[-1] != '-';  // label empty or ending with '-'
+      prev_label = label;
+      label = p + 1;
+    } else {
+      ok = ok && p != label;  // label starting with '-'
+    }
+    ++p;
+  }
+  // The top label is the last one, or the one before a trailing '.'.
+  const char* top = label;
+  if (label == p) {
+    top = prev_label;
+  } else {
+    ok = ok && p[-1] != '-';
+  }
+  *well_formed = ok && top < p && in(*top, kAlpha);
+  return static_cast<std::size_t>(p - begin);
+}
+
 // ---------------------------------------------------------------------------------------------
 // sip: and sips: (RFC 3261 §19.1.1, §25.1)
 
@@ -343,7 +382,8 @@ const Error* parse_sip(std::string_view rest, Uri* uri, Error* out) {
       return out;
     }
   } else {
-    while (i < rest.size() && in(rest[i], kAlnum | kHostPunct)) ++i;
+    bool well_formed = false;
+    i = scan_hostname(rest, &well_formed);
     if (!ends_hostport(rest, i) && rest[i] != ':') {
       *out = bad_char(rest, i, "invalid character in URI host");
       return out;
@@ -353,7 +393,14 @@ const Error* parse_sip(std::string_view rest, Uri* uri, Error* out) {
       *out = bad_uri("URI host is empty", uri->text);
       return out;
     }
-    if (check_host(uri->host, &uri->host_kind, out) != nullptr) return out;
+    std::array<std::uint8_t, 4> v4{};
+    if (well_formed) {
+      uri->host_kind = HostKind::kName;
+    } else if (parse_ipv4(uri->host, &v4)) {
+      uri->host_kind = HostKind::kIPv4;  // what check_host() finds for a valid dotted quad
+    } else if (check_host(uri->host, &uri->host_kind, out) != nullptr) {
+      return out;  // check_host() names the fault
+    }
   }
 
   // port = 1*DIGIT, and it must fit the 16 bits a port has.
@@ -825,42 +872,53 @@ bool tel_equal(const Uri& a, const Uri& b) {
 
 Result<Uri> parse_uri(std::string_view text, std::size_t max_length) {
   if (text.size() > max_length) return Error{ErrorCode::kTooLarge, "URI too long", text};
-
-  // RFC 3261 §25.1 (RFC 2396 §3.1): scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
-  std::size_t colon = 0;
-  while (colon < text.size() && in(text[colon], kAlnum | kSchemeExtra)) ++colon;
-  if (colon == text.size()) return bad_uri("URI has no scheme", text);
-  if (text[colon] != ':') return bad_char(text, colon, "invalid character in URI scheme");
-  if (colon == 0) return bad_uri("URI scheme is empty", text);
-  if (!in(text[0], kAlpha)) return bad_uri("URI scheme does not start with a letter", text);
-
   Uri uri;
+  Error error{ErrorCode::kBadUri, ""};
+  if (parse_uri_into(text, &uri, &error) != nullptr) return error;
+  return uri;
+}
+
+const Error* parse_uri_into(std::string_view text, Uri* out, Error* error) {
+  Uri& uri = *out;
   uri.text = text;
+  if (text.starts_with("sip:")) {  // nearly every URI: the scheme checked in one compare
+    uri.scheme_text = text.substr(0, 3);
+    uri.scheme = Scheme::kSip;
+    return parse_sip(text.substr(4), &uri, error);
+  }
+  // RFC 3261 §25.1 (RFC 2396 §3.1): scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+  const char* const scheme_end = skip_while(text.data(), text.data() + text.size(),
+                                            [](char c) { return in(c, kAlnum | kSchemeExtra); });
+  const auto colon = static_cast<std::size_t>(scheme_end - text.data());
+  const auto fail = [error](const Error& e) {
+    *error = e;
+    return error;
+  };
+  if (colon == text.size()) return fail(bad_uri("URI has no scheme", text));
+  if (text[colon] != ':') return fail(bad_char(text, colon, "invalid character in URI scheme"));
+  if (colon == 0) return fail(bad_uri("URI scheme is empty", text));
+  if (!in(text[0], kAlpha)) return fail(bad_uri("URI scheme does not start with a letter", text));
+
   uri.scheme_text = text.substr(0, colon);
   const std::string_view rest = text.substr(colon + 1);
-  Error error{ErrorCode::kBadUri, ""};
-  const Error* failed = nullptr;
-  if (iequals(uri.scheme_text, "sip"sv)) {
-    uri.scheme = Scheme::kSip;
-    failed = parse_sip(rest, &uri, &error);
-  } else if (iequals(uri.scheme_text, "sips"sv)) {
-    uri.scheme = Scheme::kSips;
-    failed = parse_sip(rest, &uri, &error);
-  } else if (iequals(uri.scheme_text, "tel"sv)) {
-    uri.scheme = Scheme::kTel;
-    failed = parse_tel(rest, &uri, &error);
-  } else {
-    // absoluteURI: opaque to us, but still one token that cannot hide whitespace, controls or
-    // the '<' '>' that delimit it in a header (RFC 3261 §20.10).
-    uri.scheme = Scheme::kOther;
-    uri.opaque = rest;
-    if (rest.empty()) return bad_uri("URI is empty after its scheme", text);
-    for (std::size_t i = 0; i < rest.size(); ++i) {
-      if (in(rest[i], kOpaqueBad)) return bad_char(rest, i, "non-ASCII byte in URI");
-    }
+  const bool sip = iequals(uri.scheme_text, "sip"sv);
+  if (sip || iequals(uri.scheme_text, "sips"sv)) {
+    uri.scheme = sip ? Scheme::kSip : Scheme::kSips;
+    return parse_sip(rest, &uri, error);
   }
-  if (failed != nullptr) return *failed;
-  return uri;
+  if (iequals(uri.scheme_text, "tel"sv)) {
+    uri.scheme = Scheme::kTel;
+    return parse_tel(rest, &uri, error);
+  }
+  // absoluteURI: opaque to us, but still one token that cannot hide whitespace, controls or
+  // the '<' '>' that delimit it in a header (RFC 3261 §20.10).
+  uri.scheme = Scheme::kOther;
+  uri.opaque = rest;
+  if (rest.empty()) return fail(bad_uri("URI is empty after its scheme", text));
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    if (in(rest[i], kOpaqueBad)) return fail(bad_char(rest, i, "non-ASCII byte in URI"));
+  }
+  return nullptr;
 }
 
 bool uri_equal(const Uri& a, const Uri& b) {
