@@ -123,6 +123,14 @@ class TlsHolder {
   transport::TlsServer server_;
 };
 
+// A start-up failure: logged, and said on stderr too (the log may go nowhere yet). Returns the
+// process exit code.
+int startup_failed(const std::string& reason) {
+  spdlog::critical("event=startup_failed reason=\"{}\"", reason);
+  std::cerr << "sipwarden: " << reason << "\n";
+  return 1;
+}
+
 std::size_t count_transactions(transport::Transport& t,
                                std::vector<std::unique_ptr<router::Router>>& routers) {
   std::size_t total = 0;
@@ -167,10 +175,7 @@ int serve(const std::string& config_path) {
   std::filesystem::create_directories(cfg.data_dir, ec);
   ::chmod(cfg.data_dir.c_str(), 0700);
   auto secret = auth::load_or_create_secret(cfg.data_dir / "secret.key");
-  if (!secret) {
-    spdlog::critical("event=startup_failed reason=\"{}\"", secret.error());
-    return 1;
-  }
+  if (!secret) return startup_failed(secret.error());
 
   bool wants_tls = false;
   for (const auto& l : cfg.listen) wants_tls = wants_tls || l.transport == config::Transport::kTls;
@@ -185,11 +190,7 @@ int serve(const std::string& config_path) {
   tls_settings.domain = cfg.domain;
   TlsHolder tls(tls_settings);
   if (wants_tls) {
-    if (auto r = tls.load(); !r) {
-      spdlog::critical("event=startup_failed reason=\"{}\"", r.error());
-      std::cerr << "sipwarden: " << r.error() << "\n";
-      return 1;
-    }
+    if (auto r = tls.load(); !r) return startup_failed(r.error());
     tls.warn_if_expiring(cfg.tls_expiry_warning_days);
   }
 
@@ -207,21 +208,13 @@ int serve(const std::string& config_path) {
 
   for (const config::Listen& l : cfg.listen) {
     auto r = transport.listen(l);
-    if (!r) {
-      spdlog::critical("event=startup_failed reason=\"cannot listen on {}\"", r.error());
-      std::cerr << "sipwarden: cannot listen on " << r.error() << "\n";
-      return 1;
-    }
+    if (!r) return startup_failed("cannot listen on " + r.error());
     if (!r->warning.empty()) spdlog::warn("event=listener_skipped reason=\"{}\"", r->warning);
   }
 
   // The store, and the in-memory state rebuilt from it.
   auto opened = store::open_sqlite((cfg.data_dir / "sipwarden.db").string());
-  if (!opened) {
-    spdlog::critical("event=startup_failed reason=\"{}\"", opened.error());
-    std::cerr << "sipwarden: " << opened.error() << "\n";
-    return 1;
-  }
+  if (!opened) return startup_failed(opened.error());
   std::unique_ptr<store::Store> db = std::move(*opened);
   registrar::SubscriberCache subscribers;
   registrar::Location location;
@@ -247,15 +240,9 @@ int serve(const std::string& config_path) {
     if (!initial) spdlog::info("event=subscribers_reloaded count={}", subscribers.size());
     return true;
   };
-  if (!reload_subscribers(true)) {
-    spdlog::critical("event=startup_failed reason=\"cannot read subscribers\"");
-    return 1;
-  }
+  if (!reload_subscribers(true)) return startup_failed("cannot read the subscribers");
   auto bindings = db->load_bindings(unix_now());
-  if (!bindings) {
-    spdlog::critical("event=startup_failed reason=\"{}\"", bindings.error());
-    return 1;
-  }
+  if (!bindings) return startup_failed(bindings.error());
   location.load(*bindings);
   spdlog::info("event=store_opened subscribers={} bindings={}", subscribers.size(),
                bindings->size());
@@ -266,11 +253,7 @@ int serve(const std::string& config_path) {
   const std::filesystem::path events_text =
       cfg.events_text.empty() ? cfg.data_dir / "security-events.log" : cfg.events_text;
   auto events = shield::SecurityEvents::open(events_json.string(), events_text.string());
-  if (!events) {
-    spdlog::critical("event=startup_failed reason=\"{}\"", events.error());
-    std::cerr << "sipwarden: " << events.error() << "\n";
-    return 1;
-  }
+  if (!events) return startup_failed(events.error());
   shield::Settings shield_settings;
   const auto networks = [](const std::vector<std::string>& cidrs) {
     std::vector<shield::Network> list;
