@@ -116,7 +116,11 @@ class DigestRegistrarTest(unittest.TestCase):
                                   registrar={"min_expires": MIN_EXPIRES,
                                              "max_contacts": cls.MAX_CONTACTS},
                                   auth={"algorithms": ["SHA-256", "MD5"],
-                                        "nonce_lifetime_s": NONCE_LIFETIME})
+                                        "nonce_lifetime_s": NONCE_LIFETIME},
+                                  # Wrong and replayed credentials are sent on purpose here,
+                                  # from one address: the shield's bans are test_shield.py's.
+                                  sections={"shield": {"failures_per_user": 0,
+                                                       "failures_per_source": 100000}})
         cls.server.start()
         cls.users = {}
         for name in ("1000", "1001", "1002", "1003", "1004", "1005", "1006", "1007",
