@@ -1,0 +1,867 @@
+#!/usr/bin/env python3
+"""sipwarden side by side with Kamailio and with a stateless responder (the load generator's
+ceiling), under the same SIPp scenarios, on loopback UDP. Python 3 standard library only.
+
+Called by bench/run.sh (which builds sipwarden and the responder); see docs/performance.md,
+"Side by side with Kamailio".
+
+Per round and per scenario (OPTIONS, REGISTER with digest over 10,000 users), the targets are
+run one after the other, always in the same order (sipwarden, Kamailio, responder), each
+freshly started:
+  1. rate search: the highest SIPp call rate completed for STEP seconds with every call
+     successful and no retransmission (doubling, then bisection; later rounds start from the
+     earlier rounds' result). A step is stopped as soon as SIPp counts a failed call or a
+     retransmission, so failing steps are short.
+  2. CPU: the server's user+system time per call (all its threads, or all its processes)
+     at one fixed rate for the whole run: half the lower of sipwarden's and Kamailio's
+     first-round rates.
+Then memory: each server loaded with 100,000 users; PSS/RSS (summed over processes) before
+and after 100,000 registrations (one binding per user) at a moderate rate.
+
+Every load is bounded by a call count and a time limit; only processes started here are
+stopped, by PID.
+"""
+
+import argparse
+import csv
+import datetime
+import hashlib
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import string
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCH = os.path.dirname(HERE)
+ROOT = os.path.dirname(BENCH)
+SCENARIOS = {
+    "OPTIONS": os.path.join(BENCH, "scenarios", "options_uac.xml"),
+    "REGISTER": os.path.join(BENCH, "scenarios", "register_auth_uac.xml"),
+}
+KAMAILIO_CFG = os.path.join(BENCH, "kamailio", "kamailio.cfg")
+DOMAIN = "127.0.0.1"
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TARGETS = ("sipwarden", "kamailio", "responder")
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def free_udp_port():
+    """A UDP port free on 127.0.0.1 now (and its TCP twin, for sipwarden's other sockets)."""
+    for _ in range(200):
+        port = random.randint(20000, 59000)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
+                    socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                u.bind(("127.0.0.1", port))
+                t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port")
+
+
+# ------------------------------------------------------------------------------------------
+# /proc
+
+def descendants(pid):
+    """pid and every process below it (Kamailio forks its workers from the main process)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_ticks(pids):
+    """utime+stime of every process (all its threads) in pids, in clock ticks."""
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # stat fields 14 and 15
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def memory_kib(pids):
+    """(RSS summed, PSS summed) in KiB over pids."""
+    rss = pss = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            pass
+    return rss, pss
+
+
+# ------------------------------------------------------------------------------------------
+# Users: the same names and passwords for both servers.
+
+def make_users(n, prefix):
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    sys.dont_write_bytecode = True
+    try:
+        from registrar_util import looks_like_walk  # the server's keyboard-walk rule, mirrored
+    except Exception:  # noqa: BLE001 - without it, a stricter local rule
+        def looks_like_walk(pw):
+            return any(abs(ord(a) - ord(b)) <= 1 for a, b in zip(pw, pw[1:]))
+    alphabet = string.ascii_letters + string.digits + "-_."
+    users = []
+    for i in range(n):
+        name = "%s%06d" % (prefix, i)
+        for _ in range(1000):
+            pw = "".join(secrets.choice(alphabet) for _ in range(20))
+            if name not in pw.lower() and any(c.isdigit() for c in pw) and \
+                    any(c.isalpha() for c in pw) and not looks_like_walk(pw):
+                break
+        users.append((name, pw))
+    return users
+
+
+def write_user_files(users, work, tag):
+    """users_TAG.csv (sipwarden import), inject_TAG.csv (SIPp), kamdb_TAG/ (db_text)."""
+    csv_path = os.path.join(work, "users_%s.csv" % tag)
+    inj_path = os.path.join(work, "inject_%s.csv" % tag)
+    kdb = os.path.join(work, "kamdb_%s" % tag)
+    os.makedirs(kdb, exist_ok=True)
+    with open(csv_path, "w") as c, open(inj_path, "w") as j, \
+            open(os.path.join(kdb, "credentials"), "w") as k:
+        c.write("name,password\n")
+        j.write("SEQUENTIAL\n")
+        k.write("username(string) ha1(string)\n")
+        for name, pw in users:
+            c.write("%s,%s\n" % (name, pw))
+            j.write("%s;%s;\n" % (name, pw))
+            ha1 = hashlib.md5(("%s:%s:%s" % (name, DOMAIN, pw)).encode()).hexdigest()
+            k.write("%s:%s\n" % (name, ha1))
+    with open(os.path.join(kdb, "version"), "w") as v:
+        v.write("table_name(string) table_version(int)\ncredentials:1\n")
+    return csv_path, inj_path, kdb
+
+
+# ------------------------------------------------------------------------------------------
+# Targets
+
+def wait_options_200(port, seconds=15.0):
+    """True once an OPTIONS to 127.0.0.1:port gets a 200 (at most `seconds`)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(0.2)
+    me = s.getsockname()[1]
+    deadline = time.time() + seconds
+    i = 0
+    try:
+        while time.time() < deadline:
+            i += 1
+            msg = ("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\n"
+                   "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKready%d.%d\r\n"
+                   "Max-Forwards: 70\r\nFrom: <sip:bench@127.0.0.1>;tag=r\r\n"
+                   "To: <sip:127.0.0.1:%d>\r\nCall-ID: ready%d.%d\r\nCSeq: 1 OPTIONS\r\n"
+                   "Content-Length: 0\r\n\r\n" % (port, me, os.getpid(), i, port,
+                                                   os.getpid(), i))
+            s.sendto(msg.encode(), ("127.0.0.1", port))
+            try:
+                if s.recvfrom(65535)[0].startswith(b"SIP/2.0 200"):
+                    return True
+            except OSError:
+                time.sleep(0.1)
+        return False
+    finally:
+        s.close()
+
+
+class Target:
+    name = "?"
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.proc = None
+        self.port = None
+        self.logf = None
+
+    def pids(self):
+        return [self.proc.pid]
+
+    def _spawn(self, argv, logname):
+        self.logf = open(os.path.join(self.ctx.work, logname), "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=self.ctx.work)
+        if not wait_options_200(self.port):
+            self.stop()
+            raise RuntimeError("%s did not answer OPTIONS; see %s" % (self.name, logname))
+
+    def stop(self):
+        if self.proc is None:
+            return
+        pids = descendants(self.proc.pid)
+        try:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            for p in pids:  # only this target's own processes
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+            self.proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+        # Kamailio's children exit with their main process; wait for them too (bounded).
+        deadline = time.time() + 10
+        while time.time() < deadline and any(os.path.exists("/proc/%d" % p) and
+                                              not _zombie(p) for p in pids[1:]):
+            time.sleep(0.1)
+        self.proc = None
+        if self.logf:
+            self.logf.close()
+            self.logf = None
+
+
+def _zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+class Sipwarden(Target):
+    name = "sipwarden"
+
+    def __init__(self, ctx, template):
+        super().__init__(ctx)
+        self.template = template  # a data_dir with the users imported
+
+    def start(self):
+        self.port = free_udp_port()
+        data = os.path.join(self.ctx.work, "sw-data-run")
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.copytree(self.template, data)
+        conf = os.path.join(self.ctx.work, "sw-run.toml")
+        with open(conf, "w") as f:
+            f.write(sipwarden_toml(data, self.ctx.workers, self.port))
+        self.conf = conf
+        self._spawn([self.ctx.sipwarden, "serve", "--config", conf], "sipwarden.log")
+
+    def registered(self):
+        """Bindings in the store (`sipwarden user list`: name, ..., bindings), or None."""
+        try:
+            out = subprocess.run([self.ctx.sipwarden, "user", "list", "--config", self.conf],
+                                 capture_output=True, text=True, timeout=120).stdout
+            return sum(int(line.split()[2]) for line in out.splitlines()[1:]
+                       if len(line.split()) > 2 and line.split()[2].isdigit())
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            return None
+
+
+def sipwarden_toml(data_dir, workers, port):
+    return """[server]
+domain = "%s"
+data_dir = "%s"
+workers = %d
+log_level = "warn"
+shutdown_grace_ms = 0
+[[listen]]
+transport = "udp"
+address = "127.0.0.1"
+port = %d
+[registrar]
+min_expires = 60
+max_expires = 3600
+default_expires = 3600
+max_contacts = 10
+[auth]
+algorithms = ["MD5"]
+# One SIPp source sends everything: the per-source limits and bans are off (as in
+# bench/register.sh); the Kamailio configuration has no flood detection either.
+[shield]
+packet_rate = 0
+register_rate = 0
+invite_rate = 0
+other_rate = 0
+failures_per_user = 0
+failures_per_source = 100000
+probed_users = 0
+""" % (DOMAIN, data_dir, workers, port)
+
+
+class Kamailio(Target):
+    name = "kamailio"
+
+    def __init__(self, ctx, dbdir, shm_mb):
+        super().__init__(ctx)
+        self.dbdir = dbdir
+        self.shm_mb = shm_mb
+        self.ctl = None
+
+    def pids(self):
+        return descendants(self.proc.pid)
+
+    def start(self):
+        self.port = free_udp_port()
+        self.ctl = os.path.join(self.ctx.work, "kamailio-ctl-%d" % self.port)
+        argv = ["kamailio", "-f", KAMAILIO_CFG, "-DD", "-E", "-x", "fm", "-X", "fm",
+                "-m", str(self.shm_mb), "-M", "16", "-w", self.ctx.work,
+                "-l", "udp:127.0.0.1:%d" % self.port,
+                "-A", "CHILDREN=%d" % self.ctx.workers,
+                "-A", 'DBURL="text://%s"' % self.dbdir,
+                "-A", 'CTLSOCK="unix:%s"' % self.ctl]
+        if self.ctx.kamailio_options_sl:
+            argv += ["-A", "OPTIONS_SL"]
+        self._spawn(argv, "kamailio.log")
+
+    def shm_used(self):
+        """core.shmmem 'real_used' in bytes, or None."""
+        try:
+            out = subprocess.run(["kamcmd", "-s", "unix:" + self.ctl, "core.shmmem"],
+                                 capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        vals = {}
+        for line in out.splitlines():
+            if ":" in line:
+                k, v = line.split(":", 1)
+                try:
+                    vals[k.strip()] = int(v.strip())
+                except ValueError:
+                    pass
+        return vals.get("real_used")
+
+    def registered(self):
+        try:
+            out = subprocess.run(["kamcmd", "-s", "unix:" + self.ctl, "stats.get_statistics",
+                                  "location_contacts"],
+                                 capture_output=True, text=True, timeout=10).stdout
+            return int(out.strip().split("=")[-1])
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            return None
+
+
+class Responder(Target):
+    name = "responder"
+
+    def start(self):
+        self.port = free_udp_port()
+        self._spawn([self.ctx.responder, str(self.port)], "responder.log")
+
+
+# ------------------------------------------------------------------------------------------
+# SIPp
+
+def read_stats(path):
+    """The complete rows of a SIPp -trace_stat file, each as {column: value}."""
+    try:
+        with open(path, newline="") as f:
+            rows = [r for r in csv.reader(f, delimiter=";") if r]
+    except OSError:
+        return []
+    if len(rows) < 2:
+        return []
+    head = rows[0]
+    return [dict(zip(head, r)) for r in rows[1:] if len(r) >= len(head) - 1]
+
+
+def read_stat(path):
+    """The last complete row of a SIPp -trace_stat file, or None."""
+    rows = read_stats(path)
+    return rows[-1] if rows else None
+
+
+def epoch(stat, key):
+    """SIPp writes times as 'date<TAB>time<TAB>epoch'."""
+    try:
+        return float(stat.get(key, "").split()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+def creation_rate(rows, total):
+    """Calls created per second from SIPp's start to the last periodic dump before all
+    `total` calls existed: the rate SIPp kept, without the tail of the last answers."""
+    best = None
+    for r in rows:
+        created, t, t0 = num(r, "TotalCallCreated"), epoch(r, "CurrentTime"), \
+            epoch(r, "StartTime")
+        if created >= total:
+            break
+        if t is not None and t0 is not None and t - t0 >= 0.5:
+            best = created / (t - t0)
+    return best
+
+
+def num(stat, key):
+    try:
+        return float(stat.get(key, "0") or 0)
+    except ValueError:
+        return 0.0
+
+
+def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abort_early=True):
+    """One bounded SIPp run against target at `rate` calls/s for `seconds` (or `total` calls).
+    Returns a dict; 'passed' means every call succeeded, none was retransmitted, and the
+    rate was kept (SIPp created calls at 95% of the offered rate or more)."""
+    total = total or int(rate * seconds)
+    ctx.sipp_runs += 1
+    stat = os.path.join(ctx.work, "sipp-%d.csv" % ctx.sipp_runs)
+    argv = ["sipp", "-sf", SCENARIOS[scenario], "-t", "u1", "-i", "127.0.0.1",
+            "-p", str(ctx.sipp_port), "-r", str(rate), "-m", str(total),
+            "-l", str(int(rate * 2 + 100)), "-timeout", "%ds" % (total / rate + 8),
+            "-nostdin", "-buff_size", "4194304", "-trace_stat", "-stf", stat, "-fd", "1"]
+    if inject:
+        argv += ["-inf", inject]
+    argv.append("127.0.0.1:%d" % target.port)
+    pids = target.pids()
+    out = open(os.path.join(ctx.work, "sipp.out"), "ab")
+    c0, t0 = cpu_ticks(pids), time.time()
+    p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    aborted = False
+    hard_deadline = t0 + total / rate + 20
+    while p.poll() is None:
+        time.sleep(0.25)
+        if time.time() > hard_deadline:
+            p.kill()
+            aborted = True
+            break
+        if abort_early:
+            s = read_stat(stat)
+            if s and (num(s, "FailedCall(C)") > 0 or num(s, "Retransmissions(C)") > 0):
+                p.send_signal(signal.SIGTERM)
+                aborted = True
+                break
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(timeout=5)
+    t1, c1 = time.time(), cpu_ticks(pids)
+    out.close()
+    rows = read_stats(stat)
+    s = rows[-1] if rows else {}
+    created_rate = creation_rate(rows, total)
+    if created_rate is None:  # shorter than a dump period: SIPp's own average
+        created_rate = num(s, "CallRate(C)")
+    ok = int(num(s, "SuccessfulCall(C)"))
+    failed = int(num(s, "FailedCall(C)"))
+    retrans = int(num(s, "Retransmissions(C)"))
+    callrate = num(s, "CallRate(C)")
+    passed = (not aborted and ok == total and failed == 0 and retrans == 0 and
+              (created_rate >= 0.95 * rate or total < 2 * rate))
+    cpu_us = (c1 - c0) * 1e6 / TICKS / ok if ok else None
+    r = {"rate": rate, "calls": total, "ok": ok, "failed": failed, "retrans": retrans,
+         "sipp_call_rate": round(callrate, 1), "created_rate": round(created_rate, 1),
+         "wall_s": round(t1 - t0, 2),
+         "aborted": aborted, "passed": passed,
+         "server_cpu_s": round((c1 - c0) / TICKS, 3),
+         "cpu_us_per_call": round(cpu_us, 2) if cpu_us is not None else None}
+    log("    %-9s %-8s %6d/s  ok %7d/%-7d failed %-5d retrans %-6d kept %8.1f/s  cpu %s us/call"
+        "  %s" % (target.name, scenario, rate, ok, total, failed, retrans, created_rate,
+           "%.1f" % cpu_us if cpu_us is not None else "-", "pass" if passed else "FAIL"))
+    return r
+
+
+def nice(x):
+    """x rounded to two significant digits (search rates)."""
+    x = max(int(x), 10)
+    mag = 10 ** max(len(str(x)) - 2, 0)
+    return int(round(x / mag) * mag)
+
+
+def rate_search(ctx, target, scenario, prior, inject):
+    """Highest rate passing one step of ctx.step_s seconds; bounded in steps."""
+    p = ctx.plan
+    steps = []
+    max_steps = p["max_steps_first"] if prior is None else p["max_steps_later"]
+
+    def test(r):
+        res = run_sipp(ctx, target, scenario, r, ctx.step_s, inject=inject)
+        steps.append(res)
+        time.sleep(0.5)
+        return res["passed"]
+
+    lo, hi = 0, None
+    if prior is None:
+        r = p["start"][scenario]
+        while len(steps) < max_steps and r <= p["cap"][scenario]:
+            if test(r):
+                lo, r = r, nice(r * 2)
+            else:
+                hi = r
+                break
+    else:
+        r = nice(prior)
+        if test(r):
+            lo = r
+            while len(steps) < max_steps:
+                r = nice(lo * 1.15)
+                if r > p["cap"][scenario]:
+                    break
+                if test(r):
+                    lo = r
+                else:
+                    hi = r
+                    break
+        else:
+            hi = r
+    while lo == 0 and hi is not None and len(steps) < max_steps and hi > 20:
+        r = nice(hi * (0.5 if prior is None else 0.8))
+        if r >= hi:
+            break
+        if test(r):
+            lo = r
+        else:
+            hi = r
+    while (lo and hi and len(steps) < max_steps and (hi - lo) / lo > p["resolution"]):
+        mid = nice((lo + hi) / 2)
+        if mid <= lo or mid >= hi:
+            break
+        if test(mid):
+            lo = mid
+        else:
+            hi = mid
+    return {"best": lo, "first_failure": hi, "steps": steps}
+
+
+# ------------------------------------------------------------------------------------------
+# Phases
+
+def import_users(ctx, csv_path, tag):
+    """A sipwarden data_dir with these users imported (the template for every start)."""
+    data = os.path.join(ctx.work, "sw-template-%s" % tag)
+    conf = os.path.join(ctx.work, "sw-import-%s.toml" % tag)
+    with open(conf, "w") as f:
+        f.write(sipwarden_toml(data, ctx.workers, 5060))
+    t0 = time.time()
+    r = subprocess.run([ctx.sipwarden, "user", "import", csv_path, "--config", conf],
+                       capture_output=True, text=True, timeout=1800)
+    if r.returncode != 0:
+        raise RuntimeError("sipwarden user import failed: %s %s" % (r.stdout[-2000:],
+                                                                    r.stderr[-2000:]))
+    log("  imported %s users into sipwarden in %.1f s" % (tag, time.time() - t0))
+    return data
+
+
+def make_target(ctx, name, tag):
+    if name == "sipwarden":
+        return Sipwarden(ctx, ctx.sw_template[tag])
+    if name == "kamailio":
+        return Kamailio(ctx, ctx.kam_db[tag], ctx.shm_mb)
+    return Responder(ctx)
+
+
+def memory_phase(ctx, name, n, rate, settle_s):
+    """PSS/RSS before and after n registrations (one binding per user, n users loaded).
+
+    Before "before", the same REGISTER load (same rate, same number of calls) cycles over the
+    first 10 users only: it brings transaction state, buffers and allocator pools to the
+    level the real registrations will see, so the difference is the bindings."""
+    t = make_target(ctx, name, "mem")
+    t.start()
+    try:
+        warm = run_sipp(ctx, t, "REGISTER", rate, None, inject=ctx.inject["mem10"], total=n,
+                        abort_early=False)
+        time.sleep(settle_s)
+        pids = t.pids()
+        rss0, pss0 = memory_kib(pids)
+        shm0 = t.shm_used() if name == "kamailio" else None
+        res = run_sipp(ctx, t, "REGISTER", rate, None, inject=ctx.inject["mem"], total=n,
+                       abort_early=False)
+        time.sleep(settle_s)
+        rss1, pss1 = memory_kib(t.pids())
+        shm1 = t.shm_used() if name == "kamailio" else None
+        new = n - 10  # the 10 warm-up users were bound already
+        out = {"bindings": n, "new_bindings": new, "registered_ok": res["ok"] == n,
+               "warmup_ok": warm["ok"] == n,
+               "register_failed": res["failed"], "register_retrans": res["retrans"],
+               "rate": rate, "settle_s": settle_s, "processes": len(pids),
+               "rss_before_kib": rss0, "rss_after_kib": rss1,
+               "pss_before_kib": pss0, "pss_after_kib": pss1,
+               "rss_per_binding_bytes": round((rss1 - rss0) * 1024 / new, 1),
+               "pss_per_binding_bytes": round((pss1 - pss0) * 1024 / new, 1)}
+        if name == "kamailio":
+            out["shm_used_before"] = shm0
+            out["shm_used_after"] = shm1
+            if shm0 is not None and shm1 is not None:
+                out["shm_per_binding_bytes"] = round((shm1 - shm0) / new, 1)
+        out["bindings_reported"] = t.registered()  # usrloc location_contacts / user list
+        log("  memory %-9s %d bindings: PSS %d -> %d KiB, RSS(sum) %d -> %d KiB%s" % (
+            name, res["ok"], pss0, pss1, rss0, rss1,
+            ", shm used %s -> %s" % (shm0, shm1) if name == "kamailio" else ""))
+        return out
+    finally:
+        t.stop()
+
+
+def med_spread(values):
+    v = [x for x in values if x is not None]
+    if not v:
+        return None
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v),
+            "values": v}
+
+
+def summarize(results):
+    rounds = results["rounds"]
+    summary = {}
+    for sc in results["scenarios"]:
+        s = {}
+        for t in TARGETS:
+            s[t] = {
+                "max_rate": med_spread([r[sc][t]["search"]["best"] or None for r in rounds]),
+                "cpu_us_per_call": med_spread([r[sc][t]["cpu"]["cpu_us_per_call"]
+                                               if r[sc][t].get("cpu", {}).get("passed")
+                                               else None for r in rounds]),
+            }
+        for num_t, den_t, key in (("sipwarden", "kamailio", "sipwarden/kamailio"),
+                                  ("sipwarden", "responder", "sipwarden/ceiling"),
+                                  ("kamailio", "responder", "kamailio/ceiling")):
+            rr, cr = [], []
+            for r in rounds:
+                a, b = r[sc][num_t]["search"]["best"], r[sc][den_t]["search"]["best"]
+                if a and b:
+                    rr.append(a / b)
+                ca = r[sc][num_t].get("cpu", {})
+                cb = r[sc][den_t].get("cpu", {})
+                if ca.get("passed") and cb.get("passed") and cb.get("cpu_us_per_call"):
+                    cr.append(ca["cpu_us_per_call"] / cb["cpu_us_per_call"])
+            s[key] = {"max_rate": med_spread(rr), "cpu_us_per_call": med_spread(cr)}
+        summary[sc] = s
+    return summary
+
+
+def fmt(ms, digits=0):
+    if not ms:
+        return "-"
+    f = "%%.%df" % digits
+    if ms["n"] == 1:
+        return f % ms["median"]
+    return (f + " [" + f + "-" + f + "]") % (ms["median"], ms["min"], ms["max"])
+
+
+def table(results):
+    summ = results["summary"]
+    lines = []
+    hdr = "%-9s %-24s %-22s %-22s %-22s %-18s %-18s" % (
+        "scenario", "metric", "sipwarden", "kamailio", "ceiling (responder)",
+        "sipwarden/kamailio", "sipwarden/ceiling")
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    for sc in results["scenarios"]:
+        s = summ[sc]
+        lines.append("%-9s %-24s %-22s %-22s %-22s %-18s %-18s" % (
+            sc, "max rate (%s)" % ("/s"), fmt(s["sipwarden"]["max_rate"]),
+            fmt(s["kamailio"]["max_rate"]), fmt(s["responder"]["max_rate"]),
+            fmt(s["sipwarden/kamailio"]["max_rate"], 2),
+            fmt(s["sipwarden/ceiling"]["max_rate"], 2)))
+        lines.append("%-9s %-24s %-22s %-22s %-22s %-18s %-18s" % (
+            "", "CPU us/call @%d/s" % results["cpu_rate"][sc],
+            fmt(s["sipwarden"]["cpu_us_per_call"], 1), fmt(s["kamailio"]["cpu_us_per_call"], 1),
+            fmt(s["responder"]["cpu_us_per_call"], 1),
+            fmt(s["sipwarden/kamailio"]["cpu_us_per_call"], 2),
+            fmt(s["sipwarden/ceiling"]["cpu_us_per_call"], 2)))
+    lines.append("")
+    lines.append("median [min-max] over %d round(s); ratios are per round (same round's runs)."
+                 % len(results["rounds"]))
+    lines.append("OPTIONS: one call = one OPTIONS transaction; REGISTER: one call = one "
+                 "registration = REGISTER/401 + REGISTER/200 (two transactions).")
+    mem = results.get("memory")
+    if mem:
+        lines.append("")
+        lines.append("memory: %d users loaded, %d registered at %d/s after a warm-up of the "
+                     "same load over 10 of them; per binding = growth / %d:" % (
+                         mem["bindings"], mem["bindings"], mem["rate"], mem["bindings"] - 10))
+        for t in ("sipwarden", "kamailio"):
+            m = mem.get(t)
+            if not m:
+                continue
+            extra = ""
+            if t == "kamailio" and m.get("shm_used_after") is not None:
+                extra = "; shm used %.1f -> %.1f MiB (%s B/binding)" % (
+                    m["shm_used_before"] / 2**20, m["shm_used_after"] / 2**20,
+                    m.get("shm_per_binding_bytes"))
+            lines.append(
+                "  %-9s %d proc, %s bindings held: PSS %.1f -> %.1f MiB = %s B/binding; RSS "
+                "summed %.1f -> %.1f MiB = %s B/binding%s%s" % (
+                    t, m["processes"], m.get("bindings_reported"),
+                    m["pss_before_kib"] / 1024, m["pss_after_kib"] / 1024,
+                    m["pss_per_binding_bytes"], m["rss_before_kib"] / 1024,
+                    m["rss_after_kib"] / 1024, m["rss_per_binding_bytes"], extra,
+                    "" if m["registered_ok"] else "  (NOT ALL REGISTERED: %d)" % m["bindings"]))
+        a, b = mem.get("sipwarden"), mem.get("kamailio")
+        if a and b and b["pss_per_binding_bytes"] > 0:
+            lines.append("  sipwarden/kamailio per binding (PSS): %.2f" % (
+                a["pss_per_binding_bytes"] / b["pss_per_binding_bytes"]))
+    return "\n".join(lines)
+
+
+class Ctx:
+    pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sipwarden", required=True)
+    ap.add_argument("--responder", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--scenarios", default="OPTIONS,REGISTER")
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--kamailio-options-sl", action="store_true",
+                    help="Kamailio answers OPTIONS statelessly (the stock configuration)")
+    ap.add_argument("--out", default=os.path.join(BENCH, "results"))
+    ap.add_argument("--sipwarden-commit", default="")
+    args = ap.parse_args()
+
+    ctx = Ctx()
+    ctx.work = args.work
+    ctx.sipwarden = os.path.abspath(args.sipwarden)
+    ctx.responder = os.path.abspath(args.responder)
+    ctx.workers = args.workers
+    ctx.kamailio_options_sl = args.kamailio_options_sl
+    ctx.sipp_runs = 0
+    ctx.sipp_port = free_udp_port()
+    quick = args.quick
+    rounds = args.rounds or (1 if quick else 3)
+    ctx.step_s = 4 if quick else 15
+    cpu_s = 4 if quick else 10
+    ctx.plan = {
+        "start": {"OPTIONS": 5000, "REGISTER": 1500},
+        "cap": {"OPTIONS": 160000, "REGISTER": 96000},
+        "max_steps_first": 6 if quick else 9,
+        "max_steps_later": 3 if quick else 5,
+        "resolution": 0.12 if quick else 0.06,
+    }
+    mem_n = 20000 if quick else 100000
+    mem_rate = 4000 if quick else 2500
+    mem_settle = 7 if quick else 10
+    ctx.shm_mb = 1024
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    started = time.time()
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+    log("side by side: %d round(s), %s steps of %d s, %d workers/children, scenarios %s" % (
+        rounds, "quick" if quick else "full", ctx.step_s, ctx.workers, ",".join(scenarios)))
+    # The same users for both servers: 10,000 for REGISTER, mem_n for the memory phase.
+    ctx.sw_template, ctx.kam_db, ctx.inject = {}, {}, {}
+    users = make_users(10000, "b")
+    csv_path, ctx.inject["reg"], ctx.kam_db["reg"] = write_user_files(users, ctx.work, "reg")
+    ctx.sw_template["reg"] = import_users(ctx, csv_path, "reg")
+    if not args.no_memory:
+        users = make_users(mem_n, "m")
+        csv_path, ctx.inject["mem"], ctx.kam_db["mem"] = write_user_files(users, ctx.work, "mem")
+        ctx.inject["mem10"] = write_user_files(users[:10], ctx.work, "mem10")[1]
+        ctx.sw_template["mem"] = import_users(ctx, csv_path, "mem")
+
+    kver = subprocess.run(["kamailio", "-v"], capture_output=True, text=True).stdout
+    sver = subprocess.run(["sipp", "-v"], capture_output=True, text=True).stdout
+    results = {
+        "timestamp": stamp, "quick": quick, "rounds": [], "scenarios": scenarios,
+        "workers": ctx.workers, "cpus": os.cpu_count(), "step_seconds": ctx.step_s,
+        "cpu_seconds": cpu_s, "plan": ctx.plan, "order": list(TARGETS),
+        "sipwarden_commit": args.sipwarden_commit,
+        "kamailio_version": kver.splitlines()[0] if kver else "",
+        "sipp_version": next((l.strip() for l in sver.splitlines() if "SIPp v" in l), ""),
+        "kamailio_options": "stateless (sl_send_reply)" if ctx.kamailio_options_sl
+        else "stateful (t_newtran + t_reply)",
+        "kamailio_args": "-x fm -X fm -m %d -M 16" % ctx.shm_mb,
+        "cpu_rate": {},
+    }
+    prior = {}
+    for rnd in range(rounds):
+        log("round %d/%d (%.0f s elapsed)" % (rnd + 1, rounds, time.time() - started))
+        rr = {}
+        for sc in scenarios:
+            inject = ctx.inject["reg"] if sc == "REGISTER" else None
+            rr[sc] = {}
+            for name in TARGETS:  # A B C, the same order every round
+                t = make_target(ctx, name, "reg")
+                t.start()
+                try:
+                    rr[sc][name] = {"search": rate_search(ctx, t, sc, prior.get((sc, name)),
+                                                          inject)}
+                finally:
+                    t.stop()
+                log("  %s %s: %s/s" % (sc, name, rr[sc][name]["search"]["best"]))
+            if sc not in results["cpu_rate"]:
+                both = [rr[sc]["sipwarden"]["search"]["best"], rr[sc]["kamailio"]["search"]["best"]]
+                base = min(b for b in both if b) if any(both) else p_start(ctx, sc)
+                results["cpu_rate"][sc] = nice(base / 2)
+            rate = results["cpu_rate"][sc]
+            for name in TARGETS:
+                t = make_target(ctx, name, "reg")
+                t.start()
+                try:
+                    rr[sc][name]["cpu"] = run_sipp(ctx, t, sc, rate, cpu_s, inject=inject,
+                                                   abort_early=False)
+                finally:
+                    t.stop()
+            for name in TARGETS:
+                bests = [r[sc][name]["search"]["best"] for r in results["rounds"]] + \
+                    [rr[sc][name]["search"]["best"]]
+                good = [b for b in bests if b]
+                prior[(sc, name)] = statistics.median(good) if good else None
+        results["rounds"].append(rr)
+
+    if not args.no_memory:
+        log("memory (%.0f s elapsed)" % (time.time() - started))
+        results["memory"] = {"bindings": mem_n, "rate": mem_rate, "settle_s": mem_settle}
+        for name in ("sipwarden", "kamailio"):
+            results["memory"][name] = memory_phase(ctx, name, mem_n, mem_rate, mem_settle)
+
+    results["summary"] = summarize(results)
+    results["elapsed_s"] = round(time.time() - started, 1)
+    kv = results["kamailio_version"].split()
+    sv = results["sipp_version"].split()
+    results["table"] = (
+        "sipwarden %s side by side with Kamailio %s and a stateless responder; SIPp %s; UDP on "
+        "loopback; %d workers = %d children; %d CPUs; %s run\n" % (
+            args.sipwarden_commit or "?", kv[2] if len(kv) > 2 else "?",
+            sv[1] if len(sv) > 1 else "?", ctx.workers, ctx.workers, os.cpu_count() or 0,
+            "quick" if quick else "full") + table(results))
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "%s%s.json" % (stamp, "-quick" if quick else ""))
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    print()
+    print(results["table"])
+    print()
+    print("elapsed %.0f s; JSON: %s" % (results["elapsed_s"], os.path.relpath(path, ROOT)))
+
+
+def p_start(ctx, sc):
+    return ctx.plan["start"][sc]
+
+
+if __name__ == "__main__":
+    main()

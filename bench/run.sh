@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# sipwarden side by side with Kamailio and with a stateless responder (the ceiling of the
+# load generator), under the same SIPp scenarios: OPTIONS to the server, and REGISTER with
+# digest auth over 10,000 users; then memory with 100,000 bindings. One command:
+#
+#   bash bench/run.sh [--rounds N] [--quick] [--workers N] [--scenarios OPTIONS,REGISTER]
+#                     [--no-memory] [--kamailio-options-sl]
+#
+# Builds the release binary (scripts/build.sh, which installs Kamailio and SIPp from Debian
+# if missing), compiles bench/responder.c, runs the rounds (sipwarden, Kamailio, responder in
+# turn, each freshly started), prints one table and writes bench/results/<timestamp>.json.
+# Full run: 3 rounds, 15 s steps, about 30-45 minutes on 2 cores; --quick: 1 round, 5 s
+# steps, 20,000 bindings, under 5 minutes. Details: docs/performance.md, "Side by side with
+# Kamailio". SIPWARDEN_BIN=/path/to/sipwarden skips the build (dependencies still checked).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -n "${SIPWARDEN_BIN:-}" ]; then
+  bash scripts/install-deps.sh
+  bin=$SIPWARDEN_BIN
+  commit=${SIPWARDEN_COMMIT:-unknown}
+else
+  bash scripts/build.sh >/dev/null
+  bin=build/sipwarden
+  commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD -- src CMakeLists.txt 2>/dev/null || commit="$commit+dirty"
+fi
+for tool in kamailio kamcmd sipp cc python3; do
+  command -v "$tool" >/dev/null || { echo "bench/run.sh: $tool not found" >&2; exit 1; }
+done
+work=$(mktemp -d /tmp/sipwarden-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cc -O2 -Wall -o "$work/responder" bench/responder.c
+python3 bench/lib/sidebyside.py --sipwarden "$bin" --responder "$work/responder" \
+  --work "$work" --sipwarden-commit "$commit" "$@"
