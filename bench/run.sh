@@ -28,7 +28,13 @@ for tool in kamailio kamcmd sipp cc python3; do
   command -v "$tool" >/dev/null || { echo "bench/run.sh: $tool not found" >&2; exit 1; }
 done
 work=$(mktemp -d /tmp/sipwarden-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
 cc -O2 -Wall -o "$work/responder" bench/responder.c
+rc=0
 python3 bench/lib/sidebyside.py --sipwarden "$bin" --responder "$work/responder" \
-  --work "$work" --sipwarden-commit "$commit" "$@"
+  --work "$work" --sipwarden-commit "$commit" "$@" || rc=$?
+if [ "$rc" = 0 ]; then
+  rm -rf "$work"
+else
+  echo "bench/run.sh: failed ($rc); logs and SIPp statistics kept in $work" >&2
+fi
+exit "$rc"
