@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <algorithm>
 #include <functional>
 
 #include <arpa/inet.h>
@@ -29,6 +30,8 @@
 #pragma GCC diagnostic ignored "-Wextra"
 #include <toml++/toml.h>
 #pragma GCC diagnostic pop
+
+#include "config/pattern.h"
 
 namespace config {
 
@@ -249,6 +252,37 @@ class Section {
     return node->as_boolean()->get();
   }
 
+  // A list of strings; `valid` judges each item (returns the reason it is wrong, or "").
+  // A wrong item is named by its position: "calls.denied_destinations[2]: unclosed [".
+  std::optional<std::vector<std::string>> strings(
+      std::string_view key, const std::function<std::string(const std::string&)>& valid) {
+    const toml::node* node = find(key, toml::node_type::array, "a list of strings");
+    if (node == nullptr) return std::nullopt;
+    std::vector<std::string> out;
+    bool ok = true;
+    const toml::array& list = *node->as_array();
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const auto* text = list.get(i)->as_string();
+      if (text == nullptr) {
+        error(key, "must be a list of strings");
+        return std::nullopt;
+      }
+      if (std::string why = valid(text->get()); !why.empty()) {
+        error(std::string(key) + "[" + std::to_string(i) + "]", why);
+        ok = false;
+      }
+      out.push_back(text->get());
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  // The key's node whatever its type (null when absent), for values of their own shape.
+  const toml::node* node(std::string_view key) const {
+    return table_ == nullptr ? nullptr : table_->get(key);
+  }
+  const std::string& prefix() const { return prefix_; }
+
  private:
   const toml::node* find(std::string_view key, toml::node_type type, std::string_view what) {
     if (table_ == nullptr) return nullptr;
@@ -267,8 +301,9 @@ class Section {
   std::vector<std::string>& errors_;
 };
 
-constexpr std::string_view kSections[] = {"server",    "listen", "limits", "connections", "tls",
-                                          "registrar", "auth",   "shield", "timers"};
+constexpr std::string_view kSections[] = {"server", "listen",    "limits", "connections",
+                                          "tls",    "registrar", "auth",   "shield",
+                                          "calls",  "users",     "trunk",  "timers"};
 
 // A top-level entry that must be a table, e.g. [server]; null when absent or not a table.
 const toml::table* section_table(const toml::table& root, std::string_view name,
@@ -481,35 +516,6 @@ void read_auth(const toml::table& root, Config& c, std::vector<std::string>& err
   if (auto v = s.integer("nonce_lifetime_s", {10}, 3600)) c.nonce_lifetime = std::chrono::seconds(*v);
 }
 
-// A list of strings at [section].key; `valid` judges each item (returns an error or "").
-std::optional<std::vector<std::string>> string_list(
-    const toml::table& root, std::string_view section, std::string_view key,
-    std::vector<std::string>& errors,
-    const std::function<std::string(const std::string&)>& valid) {
-  const toml::node* node = root[section][key].node();
-  if (node == nullptr) return std::nullopt;
-  const std::string name = std::string(section) + "." + std::string(key);
-  const toml::array* list = node->as_array();
-  if (list == nullptr) {
-    errors.push_back(name + ": must be a list of strings");
-    return std::nullopt;
-  }
-  std::vector<std::string> out;
-  for (const toml::node& item : *list) {
-    const auto* text = item.as_string();
-    if (text == nullptr) {
-      errors.push_back(name + ": must be a list of strings");
-      return std::nullopt;
-    }
-    if (std::string why = valid(text->get()); !why.empty()) {
-      errors.push_back(name + ": " + why);
-      return std::nullopt;
-    }
-    out.push_back(text->get());
-  }
-  return out;
-}
-
 bool valid_cidr(const std::string& text) {
   const std::size_t slash = text.find('/');
   const std::string address = text.substr(0, slash);
@@ -525,6 +531,11 @@ bool valid_cidr(const std::string& text) {
   return std::stoi(bits) <= (v4 ? 32 : 128);
 }
 
+// A check for Section::strings: an address or a CIDR network.
+std::string cidr_problem(const std::string& text) {
+  return valid_cidr(text) ? std::string() : quote(text) + " is not an address or CIDR network";
+}
+
 void read_shield(const toml::table& root, Config& c, std::vector<std::string>& errors) {
   Section s(section_table(root, "shield", errors), "shield.", errors);
   s.reject_unknown({"allow", "deny", "packet_rate", "packet_burst", "register_rate",
@@ -532,15 +543,12 @@ void read_shield(const toml::table& root, Config& c, std::vector<std::string>& e
                     "global_rate", "global_burst", "failures_per_source", "failures_per_user",
                     "probed_users", "window_s", "ban_durations_s", "scanner_user_agents",
                     "tls_only", "events_json", "events_text"});
-  const auto cidr = [](const std::string& t) {
-    return valid_cidr(t) ? std::string() : "\"" + t + "\" is not an address or CIDR network";
-  };
-  if (auto v = string_list(root, "shield", "allow", errors, cidr)) c.shield_allow = *v;
-  if (auto v = string_list(root, "shield", "deny", errors, cidr)) c.shield_deny = *v;
+  if (auto v = s.strings("allow", cidr_problem)) c.shield_allow = *v;
+  if (auto v = s.strings("deny", cidr_problem)) c.shield_deny = *v;
   const auto non_empty = [](const std::string& t) {
-    return t.empty() ? std::string("entries must not be empty") : std::string();
+    return t.empty() ? std::string("must not be empty") : std::string();
   };
-  if (auto v = string_list(root, "shield", "scanner_user_agents", errors, non_empty)) {
+  if (auto v = s.strings("scanner_user_agents", non_empty)) {
     c.scanner_user_agents.clear();
     for (std::string a : *v) {
       for (char& ch : a) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -610,6 +618,261 @@ void read_tls(const toml::table& root, Config& c, std::vector<std::string>& erro
     s.error("client_ca", "required when tls.verify_client is true");
 }
 
+// A local user's name, as in [users.NAME], aliases and DIDs.
+bool is_user_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alnum && c != '.' && c != '_' && c != '+' && c != '-') return false;
+  }
+  return true;
+}
+constexpr std::string_view kUserNameRule = "1 to 64 letters, digits, '.', '_', '+' or '-'";
+
+std::string user_name_problem(const std::string& text) {
+  if (is_user_name(text)) return {};
+  return quote(text) + " is not a user name (" + std::string(kUserNameRule) + ")";
+}
+
+// A key as it is written in TOML: bare when it can be, quoted otherwise (users."alice.b").
+std::string key_name(std::string_view key) {
+  bool bare = !key.empty();
+  for (char c : key) {
+    bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    bare = bare && (alnum || c == '_' || c == '-');
+  }
+  return bare ? std::string(key) : quote(key);
+}
+
+// Only characters a dial string is made of; used for prefix and DID numbers.
+bool is_dial_string(std::string_view text) {
+  return text.find_first_not_of("0123456789+*#") == std::string_view::npos;
+}
+
+// An entry of a destination list: a Pattern, or "local" (any local user) where that is allowed.
+std::string destination_problem(const std::string& text, bool local_allowed) {
+  if (text == "local")
+    return local_allowed ? std::string()
+                         : std::string("\"local\" is only allowed in allowed_destinations");
+  base::Result<Pattern> pattern = Pattern::parse(text);
+  return pattern.ok() ? std::string() : pattern.error();
+}
+
+// The keys [calls] and [users.NAME] share; `policy` holds the inherited values on entry.
+void read_call_policy(Section& s, CallPolicy& policy) {
+  const auto allowed = [](const std::string& t) { return destination_problem(t, true); };
+  const auto denied = [](const std::string& t) { return destination_problem(t, false); };
+  if (auto v = s.strings("allowed_destinations", allowed)) policy.allowed_destinations = *v;
+  if (auto v = s.strings("denied_destinations", denied)) policy.denied_destinations = *v;
+  if (auto v = s.integer("max_concurrent_calls", {0}, 10000))
+    policy.max_concurrent_calls = static_cast<unsigned>(*v);
+  if (auto v = s.integer("max_calls_per_minute", {0}, 100000))
+    policy.max_calls_per_minute = static_cast<unsigned>(*v);
+  if (auto v = s.integer("max_call_duration_s", {0}, 604800))
+    policy.max_call_duration = std::chrono::seconds(*v);
+  if (auto v = s.boolean("require_srtp")) policy.require_srtp = *v;
+}
+
+void read_calls(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  Section s(section_table(root, "calls", errors), "calls.", errors);
+  s.reject_unknown({"allowed_destinations", "denied_destinations", "max_concurrent_calls",
+                    "max_calls_per_minute", "max_call_duration_s", "require_srtp", "ring_timeout_s",
+                    "record_route_host"});
+  read_call_policy(s, c.calls);
+  if (auto v = s.integer("ring_timeout_s", {5}, 1800)) c.ring_timeout = std::chrono::seconds(*v);
+  if (auto v = s.string("record_route_host")) {
+    if (v->empty() || is_domain(*v))
+      c.record_route_host = *v;
+    else
+      s.error("record_route_host",
+              "must be empty, a host name or an IP address (got " + quote(*v) + ")");
+  }
+}
+
+// After [calls]: each user starts from the [calls] policy, whatever order the file has.
+void read_users(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  const toml::table* users = section_table(root, "users", errors);
+  if (users == nullptr) return;
+  std::vector<UserPolicy> policies;
+  for (auto&& [key, node] : *users) {
+    const std::string name(key.str());
+    const std::string where = "users." + key_name(name);
+    if (!is_user_name(name)) {
+      errors.push_back(where + ": not a user name (" + std::string(kUserNameRule) + ")");
+      continue;
+    }
+    if (!node.is_table()) {
+      errors.push_back(where + ": must be a table (got " + std::string(type_name(node.type())) +
+                       ")");
+      continue;
+    }
+    Section s(node.as_table(), where + ".", errors);
+    s.reject_unknown({"allowed_destinations", "denied_destinations", "max_concurrent_calls",
+                      "max_calls_per_minute", "max_call_duration_s", "require_srtp", "aliases",
+                      "allowed_networks"});
+    UserPolicy user;
+    user.name = name;
+    user.calls = c.calls;
+    read_call_policy(s, user.calls);
+    if (auto v = s.strings("aliases", user_name_problem)) user.aliases = *v;
+    if (auto v = s.strings("allowed_networks", cidr_problem)) user.allowed_networks = *v;
+    policies.push_back(std::move(user));
+  }
+  std::sort(policies.begin(), policies.end(),
+            [](const UserPolicy& a, const UserPolicy& b) { return a.name < b.name; });
+  c.users = std::move(policies);
+}
+
+bool is_trunk_name(std::string_view name) {
+  if (name.empty() || name.size() > 32) return false;
+  for (char c : name) {
+    bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alnum && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+// Text that goes between the quotes of a digest Authorization header (RFC 3261 §25.1
+// quoted-string) without escaping.
+bool is_quotable(std::string_view text) {
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\' || u < 0x20 || u == 0x7f) return false;
+  }
+  return true;
+}
+
+// `dids = { "15551230000" = "1000" }`: called number → local user, sorted by number.
+std::optional<std::vector<std::pair<std::string, std::string>>> read_dids(
+    Section& s, std::vector<std::string>& errors) {
+  const toml::node* node = s.node("dids");
+  if (node == nullptr) return std::nullopt;
+  const std::string where = s.prefix() + "dids";
+  if (!node->is_table()) {
+    errors.push_back(where + ": must be a table of \"number\" = \"user\" (got " +
+                     std::string(type_name(node->type())) + ")");
+    return std::nullopt;
+  }
+  std::vector<std::pair<std::string, std::string>> dids;
+  bool ok = true;
+  for (auto&& [key, value] : *node->as_table()) {
+    const std::string number(key.str());
+    const std::string entry = where + "." + key_name(number);
+    if (number.empty() || !is_dial_string(number)) {
+      errors.push_back(entry + ": not a number (digits, '+', '*' and '#')");
+      ok = false;
+    } else if (!value.is_string()) {
+      errors.push_back(entry + ": must be a string (got " + std::string(type_name(value.type())) +
+                       ")");
+      ok = false;
+    } else if (std::string why = user_name_problem(value.as_string()->get()); !why.empty()) {
+      errors.push_back(entry + ": " + why);
+      ok = false;
+    } else {
+      dids.emplace_back(number, value.as_string()->get());
+    }
+  }
+  if (!ok) return std::nullopt;
+  std::sort(dids.begin(), dids.end());
+  return dids;
+}
+
+void read_trunks(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  const toml::node* node = root.get("trunk");
+  if (node == nullptr) return;
+  const toml::array* array = node->as_array();
+  if (array == nullptr) {
+    errors.push_back("trunk: must be an array of tables, written [[trunk]] (got " +
+                     std::string(type_name(node->type())) + ")");
+    return;
+  }
+
+  std::vector<Trunk> trunks;
+  std::vector<std::string> names;  // every valid name so far, to catch one used twice
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    const std::string where = "trunk[" + std::to_string(i) + "]";
+    const toml::node& entry = *array->get(i);
+    if (!entry.is_table()) {
+      errors.push_back(where + ": must be a table (got " + std::string(type_name(entry.type())) +
+                       ")");
+      continue;
+    }
+    Section s(entry.as_table(), where + ".", errors);
+    s.reject_unknown({"name", "host", "port", "transport", "username", "password", "realm",
+                      "from_domain", "outbound", "strip", "prefix", "inbound_sources", "dids",
+                      "trusted"});
+    const std::size_t errors_at_entry = errors.size();
+
+    Trunk t;
+    if (auto v = s.string("name")) {
+      if (!is_trunk_name(*v)) {
+        s.error("name", "must be 1 to 32 letters, digits, '_' or '-' (got " + quote(*v) + ")");
+      } else if (std::find(names.begin(), names.end(), *v) != names.end()) {
+        s.error("name", quote(*v) + " is used twice");
+      } else {
+        names.push_back(*v);
+        t.name = *v;
+      }
+    } else if (!s.has("name")) {
+      s.error("name", "required (1 to 32 letters, digits, '_' or '-')");
+    }
+    if (auto v = s.string("host")) {
+      if (is_domain(*v))
+        t.host = *v;
+      else
+        s.error("host", "must be a host name or an IP address (got " + quote(*v) + ")");
+    } else if (!s.has("host")) {
+      s.error("host", "required (a host name or an IP address)");
+    }
+    if (auto v = s.choice("transport", {"udp", "tcp", "tls"}))
+      t.transport = *v == "udp" ? Transport::kUdp : *v == "tcp" ? Transport::kTcp : Transport::kTls;
+    t.port = default_port(t.transport);
+    if (auto v = s.integer("port", {1}, 65535)) t.port = static_cast<std::uint16_t>(*v);
+
+    const std::size_t errors_before_credentials = errors.size();
+    const auto credential = [&](std::string_view key, std::string& field) {
+      if (auto v = s.string(key)) {
+        if (is_quotable(*v))
+          field = *v;
+        else
+          s.error(key, "must not contain '\"', '\\' or control characters");
+      }
+    };
+    credential("username", t.username);
+    if (auto v = s.string("password")) t.password = *v;
+    credential("realm", t.realm);
+    if (errors.size() == errors_before_credentials) {
+      if (!t.username.empty() && t.password.empty())
+        s.error("password", "required when " + where + ".username is set");
+      if (t.username.empty() && !t.password.empty())
+        s.error("username", "required when " + where + ".password is set");
+    }
+    if (auto v = s.string("from_domain")) {
+      if (v->empty() || is_domain(*v))
+        t.from_domain = *v;
+      else
+        s.error("from_domain",
+                "must be empty, a host name or an IP address (got " + quote(*v) + ")");
+    }
+
+    const auto outbound = [](const std::string& p) { return destination_problem(p, false); };
+    if (auto v = s.strings("outbound", outbound)) t.outbound = *v;
+    if (auto v = s.integer("strip", {0}, 32)) t.strip = static_cast<std::uint32_t>(*v);
+    if (auto v = s.string("prefix")) {
+      if (is_dial_string(*v))
+        t.prefix = *v;
+      else
+        s.error("prefix", "must contain only digits, '+', '*' and '#' (got " + quote(*v) + ")");
+    }
+    if (auto v = s.strings("inbound_sources", cidr_problem)) t.inbound_sources = *v;
+    if (auto v = read_dids(s, errors)) t.dids = *v;
+    if (auto v = s.boolean("trusted")) t.trusted = *v;
+
+    if (errors.size() == errors_at_entry) trunks.push_back(std::move(t));
+  }
+  c.trunks = std::move(trunks);
+}
+
 void read_timers(const toml::table& root, Config& c, std::vector<std::string>& errors) {
   Section s(section_table(root, "timers", errors), "timers.", errors);
   s.reject_unknown({"t1_ms", "t2_ms", "t4_ms"});
@@ -677,6 +940,9 @@ base::Result<Config> parse_and_validate(std::string_view text, std::string_view 
   read_registrar(root, c, errors);
   read_auth(root, c, errors);
   read_shield(root, c, errors);
+  read_calls(root, c, errors);
+  read_users(root, c, errors);
+  read_trunks(root, c, errors);
   read_timers(root, c, errors);
   if (c.tls_only) {
     // No plaintext listener at all: a downgrade to 5060 finds nothing to talk to.
@@ -844,6 +1110,57 @@ std::string to_toml(const Config& c) {
        c.events_json.empty() ? "empty: data_dir/security-events.jsonl" : "");
   line("events_text", quote(c.events_text.string()),
        c.events_text.empty() ? "empty: data_dir/security-events.log" : "");
+
+  const auto policy = [&](const CallPolicy& p) {
+    line("allowed_destinations", strings(p.allowed_destinations));
+    line("denied_destinations", strings(p.denied_destinations));
+    line("max_concurrent_calls", num(p.max_concurrent_calls),
+         p.max_concurrent_calls == 0 ? "0: no limit" : "");
+    line("max_calls_per_minute", num(p.max_calls_per_minute),
+         p.max_calls_per_minute == 0 ? "0: no limit" : "");
+    line("max_call_duration_s", num(p.max_call_duration.count()),
+         p.max_call_duration.count() == 0 ? "0: no limit" : "");
+    line("require_srtp", boolean(p.require_srtp));
+  };
+  out += "\n[calls]\n";
+  policy(c.calls);
+  line("ring_timeout_s", num(c.ring_timeout.count()));
+  line("record_route_host", quote(c.record_route_host),
+       c.record_route_host.empty() ? "empty: the address the request arrived on" : "");
+
+  for (const UserPolicy& u : c.users) {
+    // Every key, inherited ones included: the user's effective policy.
+    out += "\n[users." + quote(u.name) + "]\n";
+    policy(u.calls);
+    line("aliases", strings(u.aliases));
+    line("allowed_networks", strings(u.allowed_networks),
+         u.allowed_networks.empty() ? "empty: any network" : "");
+  }
+
+  for (const Trunk& t : c.trunks) {
+    out += "\n[[trunk]]\n";
+    line("name", quote(t.name));
+    line("host", quote(t.host));
+    line("port", num(t.port));
+    line("transport", quote(to_string(t.transport)));
+    line("username", quote(t.username), t.username.empty() ? "empty: no digest credentials" : "");
+    // Printed as is: this output must load back as the same configuration.
+    line("password", quote(t.password), t.password.empty() ? "" : "secret");
+    line("realm", quote(t.realm), t.realm.empty() ? "empty: any realm" : "");
+    line("from_domain", quote(t.from_domain), t.from_domain.empty() ? "empty: host" : "");
+    line("outbound", strings(t.outbound));
+    line("strip", num(t.strip));
+    line("prefix", quote(t.prefix));
+    line("inbound_sources", strings(t.inbound_sources),
+         t.inbound_sources.empty() ? "empty: host's address when it is an IP address" : "");
+    std::string dids = "{";
+    for (const auto& [number, user] : t.dids) {
+      dids += dids.size() > 1 ? ", " : " ";
+      dids += quote(number) + " = " + quote(user);
+    }
+    line("dids", dids + (t.dids.empty() ? "}" : " }"));
+    line("trusted", boolean(t.trusted));
+  }
 
   out += "\n[timers]\n";
   line("t1_ms", num(c.t1.count()));

@@ -30,6 +30,52 @@ struct Listen {
   friend bool operator==(const Listen&, const Listen&) = default;
 };
 
+// What a user may call and how much (toll fraud). [calls] holds the defaults for every user;
+// [users.NAME] overrides any of these keys for one user (docs/configuration.md, docs/calls.md).
+struct CallPolicy {
+  // Destination patterns (Asterisk style: X = 0-9, Z = 1-9, N = 2-9, [a-b] a class, '.' one
+  // or more of anything, '!' zero or more, anything else literal; "local" = any local user).
+  // A destination must match an allowed pattern and no denied one.
+  std::vector<std::string> allowed_destinations = {"local", "X."};
+  // International and premium-rate numbers are closed until opened.
+  std::vector<std::string> denied_destinations = {"+.",    "00.",   "011.", "1900.",
+                                                  "1976.", "09.",   "118."};
+  unsigned max_concurrent_calls = 4;       // dialogs (ringing or answered) as caller; 0: none
+  unsigned max_calls_per_minute = 20;      // call attempts in any 60 s; 0: none
+  std::chrono::seconds max_call_duration{7200};  // answered calls are ended (BYE both ways)
+  bool require_srtp = false;               // calls over TLS must offer SRTP, else 488
+  friend bool operator==(const CallPolicy&, const CallPolicy&) = default;
+};
+
+// [users.NAME]: one user's overrides (the subscriber itself lives in the store).
+struct UserPolicy {
+  std::string name;
+  CallPolicy calls;                           // [calls] with this user's keys applied
+  std::vector<std::string> aliases;           // other From user parts this user may present
+  std::vector<std::string> allowed_networks;  // CIDRs; non-empty: REGISTER/INVITE only from these
+  friend bool operator==(const UserPolicy&, const UserPolicy&) = default;
+};
+
+// [[trunk]]: an upstream provider or PBX.
+struct Trunk {
+  std::string name;                     // unique, [A-Za-z0-9_-]
+  std::string host;                     // IP literal or host name (resolved at start-up)
+  std::uint16_t port = 5060;
+  Transport transport = Transport::kUdp;
+  std::string username;                 // digest credentials toward the provider;
+  std::string password;                 //   empty: IP authentication (nothing to answer)
+  std::string realm;                    // empty: answer any realm the provider challenges with
+  std::string from_domain;              // empty: the trunk's host
+  std::vector<std::string> outbound;    // destination patterns routed out through this trunk
+  std::uint32_t strip = 0;              // leading digits removed before sending out
+  std::string prefix;                   // then prepended
+  std::vector<std::string> inbound_sources;  // CIDRs calls may come in from; default: host's
+                                             // address (/32 or /128) when host is a literal
+  std::vector<std::pair<std::string, std::string>> dids;  // called number → local user
+  bool trusted = true;                  // P-Asserted-Identity sent to and accepted from it
+  friend bool operator==(const Trunk&, const Trunk&) = default;
+};
+
 struct Config {
   // [server]
   std::string domain;                   // default: the host name
@@ -92,6 +138,16 @@ struct Config {
   bool tls_only = false;              // open no plaintext (UDP/TCP) listener at all
   std::filesystem::path events_json;  // empty: <data_dir>/security-events.jsonl
   std::filesystem::path events_text;  // empty: <data_dir>/security-events.log
+
+  // [calls] (docs/calls.md)
+  CallPolicy calls;
+  std::chrono::seconds ring_timeout{60};  // no final answer from any contact: 480, branches
+                                          // cancelled (a proxy's Timer C, RFC 3261 §16.8)
+  std::string record_route_host;          // empty: the local address the request came in on
+  // [users.NAME]
+  std::vector<UserPolicy> users;
+  // [[trunk]]
+  std::vector<Trunk> trunks;
 
   // [timers] (RFC 3261 §17.1.1.1)
   std::chrono::milliseconds t1{500};

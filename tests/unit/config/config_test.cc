@@ -485,6 +485,160 @@ const ErrorCase kErrorCases[] = {
     {"t1_above_default_t2", "[timers]\nt1_ms = 4500\n",
      "test.toml: timers.t2_ms: must be set to at least timers.t1_ms (4500); the default 4000 is "
      "lower"},
+    // [calls]
+    {"calls_not_table", "calls = 1\n", "test.toml: calls: must be a table (got integer)"},
+    {"calls_unknown_key", "[calls]\nmax_calls = 3\n", "test.toml: calls.max_calls: unknown key"},
+    {"calls_allowed_not_list", "[calls]\nallowed_destinations = \"local\"\n",
+     "test.toml: calls.allowed_destinations: must be a list of strings (got string)"},
+    {"calls_allowed_item_not_string", "[calls]\nallowed_destinations = [\"local\", 5]\n",
+     "test.toml: calls.allowed_destinations: must be a list of strings"},
+    {"calls_allowed_bad_pattern", "[calls]\nallowed_destinations = [\"local\", \"9[2-\"]\n",
+     "test.toml: calls.allowed_destinations[1]: unclosed ["},
+    {"calls_denied_bad_patterns",
+     "[calls]\ndenied_destinations = [\"+.\", \"00.\", \"9[\", \"X.X\", \"\"]\n",
+     "test.toml: calls.denied_destinations[2]: unclosed [\n"
+     "test.toml: calls.denied_destinations[3]: '.' must be the last character\n"
+     "test.toml: calls.denied_destinations[4]: empty pattern"},
+    {"calls_denied_local", "[calls]\ndenied_destinations = [\"local\"]\n",
+     "test.toml: calls.denied_destinations[0]: \"local\" is only allowed in allowed_destinations"},
+    {"calls_denied_empty_class", "[calls]\ndenied_destinations = [\"9[]\"]\n",
+     "test.toml: calls.denied_destinations[0]: empty class []"},
+    {"calls_allowed_bang_not_last", "[calls]\nallowed_destinations = [\"!1\"]\n",
+     "test.toml: calls.allowed_destinations[0]: '!' must be the last character"},
+    {"calls_max_concurrent_negative", "[calls]\nmax_concurrent_calls = -1\n",
+     "test.toml: calls.max_concurrent_calls: must be between 0 and 10000 (got -1)"},
+    {"calls_max_concurrent_high", "[calls]\nmax_concurrent_calls = 10001\n",
+     "test.toml: calls.max_concurrent_calls: must be between 0 and 10000 (got 10001)"},
+    {"calls_per_minute_high", "[calls]\nmax_calls_per_minute = 100001\n",
+     "test.toml: calls.max_calls_per_minute: must be between 0 and 100000 (got 100001)"},
+    {"calls_duration_high", "[calls]\nmax_call_duration_s = 604801\n",
+     "test.toml: calls.max_call_duration_s: must be between 0 and 604800 (got 604801)"},
+    {"calls_duration_negative", "[calls]\nmax_call_duration_s = -1\n",
+     "test.toml: calls.max_call_duration_s: must be between 0 and 604800 (got -1)"},
+    {"calls_require_srtp_type", "[calls]\nrequire_srtp = \"yes\"\n",
+     "test.toml: calls.require_srtp: must be a boolean (got string)"},
+    {"calls_ring_timeout_low", "[calls]\nring_timeout_s = 4\n",
+     "test.toml: calls.ring_timeout_s: must be between 5 and 1800 (got 4)"},
+    {"calls_ring_timeout_high", "[calls]\nring_timeout_s = 1801\n",
+     "test.toml: calls.ring_timeout_s: must be between 5 and 1800 (got 1801)"},
+    {"calls_record_route_host", "[calls]\nrecord_route_host = \"bad_host\"\n",
+     "test.toml: calls.record_route_host: must be empty, a host name or an IP address (got "
+     "\"bad_host\")"},
+    {"calls_record_route_host_brackets", "[calls]\nrecord_route_host = \"[::1]\"\n",
+     "test.toml: calls.record_route_host: must be empty, a host name or an IP address (got "
+     "\"[::1]\")"},
+    // [users.NAME]
+    {"users_not_table", "users = 1\n", "test.toml: users: must be a table (got integer)"},
+    {"users_bad_name", "[users.\"a b\"]\nmax_concurrent_calls = 1\n",
+     "test.toml: users.\"a b\": not a user name (1 to 64 letters, digits, '.', '_', '+' or '-')"},
+    {"users_name_too_long",
+     "[users.a12345678901234567890123456789012345678901234567890123456789012345]\n",
+     "test.toml: users.a12345678901234567890123456789012345678901234567890123456789012345: not a "
+     "user name (1 to 64 letters, digits, '.', '_', '+' or '-')"},
+    {"users_entry_not_table", "[users]\nalice = 5\n",
+     "test.toml: users.alice: must be a table (got integer)"},
+    {"users_ring_timeout_unknown", "[users.alice]\nring_timeout_s = 30\n",
+     "test.toml: users.alice.ring_timeout_s: unknown key"},
+    {"users_record_route_unknown", "[users.alice]\nrecord_route_host = \"a.example\"\n",
+     "test.toml: users.alice.record_route_host: unknown key"},
+    {"users_per_minute_negative", "[users.\"1000\"]\nmax_calls_per_minute = -5\n",
+     "test.toml: users.1000.max_calls_per_minute: must be between 0 and 100000 (got -5)"},
+    {"users_dotted_name_range", "[users.\"a.b\"]\nmax_concurrent_calls = 20000\n",
+     "test.toml: users.\"a.b\".max_concurrent_calls: must be between 0 and 10000 (got 20000)"},
+    {"users_duration_high", "[users.bob]\nmax_call_duration_s = 604801\n",
+     "test.toml: users.bob.max_call_duration_s: must be between 0 and 604800 (got 604801)"},
+    {"users_srtp_type", "[users.bob]\nrequire_srtp = 1\n",
+     "test.toml: users.bob.require_srtp: must be a boolean (got integer)"},
+    {"users_denied_pattern", "[users.bob]\ndenied_destinations = [\"+.\", \"[]\"]\n",
+     "test.toml: users.bob.denied_destinations[1]: empty class []"},
+    {"users_allowed_pattern", "[users.bob]\nallowed_destinations = [\"local\", \"9[\"]\n",
+     "test.toml: users.bob.allowed_destinations[1]: unclosed ["},
+    {"users_alias_bad", "[users.bob]\naliases = [\"ok\", \"not ok\"]\n",
+     "test.toml: users.bob.aliases[1]: \"not ok\" is not a user name (1 to 64 letters, digits, "
+     "'.', '_', '+' or '-')"},
+    {"users_aliases_not_list", "[users.bob]\naliases = \"robert\"\n",
+     "test.toml: users.bob.aliases: must be a list of strings (got string)"},
+    {"users_network_bad", "[users.bob]\nallowed_networks = [\"10.0.0.0/33\"]\n",
+     "test.toml: users.bob.allowed_networks[0]: \"10.0.0.0/33\" is not an address or CIDR "
+     "network"},
+    // [[trunk]]
+    {"trunk_not_array", "[trunk]\nname = \"c\"\n",
+     "test.toml: trunk: must be an array of tables, written [[trunk]] (got table)"},
+    {"trunk_entry_not_table", "trunk = [1]\n",
+     "test.toml: trunk[0]: must be a table (got integer)"},
+    {"trunk_unknown_key", "trunk = [{ name = \"c\", host = \"192.0.2.1\", secret = \"x\" }]\n",
+     "test.toml: trunk[0].secret: unknown key"},
+    {"trunk_name_and_host_missing", "[[trunk]]\nport = 5060\n",
+     "test.toml: trunk[0].name: required (1 to 32 letters, digits, '_' or '-')\n"
+     "test.toml: trunk[0].host: required (a host name or an IP address)"},
+    {"trunk_name_invalid", "trunk = [{ name = \"a b\", host = \"192.0.2.1\" }]\n",
+     "test.toml: trunk[0].name: must be 1 to 32 letters, digits, '_' or '-' (got \"a b\")"},
+    {"trunk_name_too_long",
+     "trunk = [{ name = \"a23456789012345678901234567890123\", host = \"192.0.2.1\" }]\n",
+     "test.toml: trunk[0].name: must be 1 to 32 letters, digits, '_' or '-' (got "
+     "\"a23456789012345678901234567890123\")"},
+    {"trunk_name_twice",
+     "[[trunk]]\nname = \"carrier\"\nhost = \"192.0.2.1\"\n"
+     "[[trunk]]\nname = \"carrier\"\nhost = \"192.0.2.2\"\n",
+     "test.toml: trunk[1].name: \"carrier\" is used twice"},
+    {"trunk_name_type", "trunk = [{ name = 5, host = \"192.0.2.1\" }]\n",
+     "test.toml: trunk[0].name: must be a string (got integer)"},
+    {"trunk_host_invalid", "trunk = [{ name = \"c\", host = \"bad_host\" }]\n",
+     "test.toml: trunk[0].host: must be a host name or an IP address (got \"bad_host\")"},
+    {"trunk_port_zero", "trunk = [{ name = \"c\", host = \"192.0.2.1\", port = 0 }]\n",
+     "test.toml: trunk[0].port: must be between 1 and 65535 (got 0)"},
+    {"trunk_port_high", "trunk = [{ name = \"c\", host = \"192.0.2.1\", port = 65536 }]\n",
+     "test.toml: trunk[0].port: must be between 1 and 65535 (got 65536)"},
+    {"trunk_transport", "trunk = [{ name = \"c\", host = \"192.0.2.1\", transport = \"ws\" }]\n",
+     "test.toml: trunk[0].transport: must be one of udp, tcp, tls (got \"ws\")"},
+    {"trunk_username_without_password",
+     "trunk = [{ name = \"c\", host = \"192.0.2.1\", username = \"u\" }]\n",
+     "test.toml: trunk[0].password: required when trunk[0].username is set"},
+    {"trunk_password_without_username",
+     "trunk = [{ name = \"c\", host = \"192.0.2.1\", password = \"p\" }]\n",
+     "test.toml: trunk[0].username: required when trunk[0].password is set"},
+    {"trunk_username_quote",
+     "trunk = [{ name = \"c\", host = \"192.0.2.1\", username = \"a\\\"b\", password = \"p\" }]\n",
+     "test.toml: trunk[0].username: must not contain '\"', '\\' or control characters"},
+    {"trunk_realm_control", "trunk = [{ name = \"c\", host = \"192.0.2.1\", realm = \"a\\nb\" }]\n",
+     "test.toml: trunk[0].realm: must not contain '\"', '\\' or control characters"},
+    {"trunk_from_domain",
+     "trunk = [{ name = \"c\", host = \"192.0.2.1\", from_domain = \"a_b\" }]\n",
+     "test.toml: trunk[0].from_domain: must be empty, a host name or an IP address (got \"a_b\")"},
+    {"trunk_outbound_local",
+     "trunk = [{ name = \"c\", host = \"192.0.2.1\", outbound = [\"local\"] }]\n",
+     "test.toml: trunk[0].outbound[0]: \"local\" is only allowed in allowed_destinations"},
+    {"trunk_outbound_pattern",
+     "trunk = [{ name = \"c\", host = \"192.0.2.1\", outbound = [\"+.\", \"!9\"] }]\n",
+     "test.toml: trunk[0].outbound[1]: '!' must be the last character"},
+    {"trunk_strip_high", "trunk = [{ name = \"c\", host = \"192.0.2.1\", strip = 33 }]\n",
+     "test.toml: trunk[0].strip: must be between 0 and 32 (got 33)"},
+    {"trunk_strip_negative", "trunk = [{ name = \"c\", host = \"192.0.2.1\", strip = -1 }]\n",
+     "test.toml: trunk[0].strip: must be between 0 and 32 (got -1)"},
+    {"trunk_prefix", "trunk = [{ name = \"c\", host = \"192.0.2.1\", prefix = \"9a\" }]\n",
+     "test.toml: trunk[0].prefix: must contain only digits, '+', '*' and '#' (got \"9a\")"},
+    {"trunk_inbound_sources",
+     "trunk = [{ name = \"c\", host = \"192.0.2.1\", inbound_sources = [\"carrier.example\"] }]\n",
+     "test.toml: trunk[0].inbound_sources[0]: \"carrier.example\" is not an address or CIDR "
+     "network"},
+    {"trunk_dids_not_table", "trunk = [{ name = \"c\", host = \"192.0.2.1\", dids = [\"1\"] }]\n",
+     "test.toml: trunk[0].dids: must be a table of \"number\" = \"user\" (got array)"},
+    {"trunk_dids_bad_number",
+     "trunk = [{ name = \"c\", host = \"192.0.2.1\", dids = { \"abc\" = \"1000\" } }]\n",
+     "test.toml: trunk[0].dids.abc: not a number (digits, '+', '*' and '#')"},
+    {"trunk_dids_value_type",
+     "trunk = [{ name = \"c\", host = \"192.0.2.1\", dids = { \"1555\" = 1000 } }]\n",
+     "test.toml: trunk[0].dids.1555: must be a string (got integer)"},
+    {"trunk_dids_bad_user",
+     "trunk = [{ name = \"c\", host = \"192.0.2.1\", dids = { \"+1555\" = \"a b\" } }]\n",
+     "test.toml: trunk[0].dids.\"+1555\": \"a b\" is not a user name (1 to 64 letters, digits, "
+     "'.', '_', '+' or '-')"},
+    {"trunk_trusted_type", "trunk = [{ name = \"c\", host = \"192.0.2.1\", trusted = \"no\" }]\n",
+     "test.toml: trunk[0].trusted: must be a boolean (got string)"},
+    {"trunk_second_entry_named",
+     "[[trunk]]\nname = \"a\"\nhost = \"192.0.2.1\"\n"
+     "[[trunk]]\nname = \"b\"\nhost = \"192.0.2.2\"\nport = 0\n",
+     "test.toml: trunk[1].port: must be between 1 and 65535 (got 0)"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Table, ConfigErrors, testing::ValuesIn(kErrorCases),
@@ -731,6 +885,364 @@ TEST(RegistrarAndAuthKeysTest, ParsedValidatedAndPrinted) {
   r = load_string("[registrar]\nmax_contacts = 0\n");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("registrar.max_contacts"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace config
+
+namespace config {
+namespace {
+
+using std::chrono::seconds;
+
+Config load_calls_ok(std::string_view text) {
+  base::Result<Config> r = load_string(text, "test.toml");
+  EXPECT_TRUE(r.ok()) << r.error();
+  return r.ok() ? *r : Config{};
+}
+
+TEST(CallsDefaults, CloseInternationalAndPremiumRate) {
+  Config c = defaults();
+  EXPECT_EQ(c.calls.allowed_destinations, (std::vector<std::string>{"local", "X."}));
+  EXPECT_EQ(c.calls.denied_destinations,
+            (std::vector<std::string>{"+.", "00.", "011.", "1900.", "1976.", "09.", "118."}));
+  EXPECT_EQ(c.calls.max_concurrent_calls, 4u);
+  EXPECT_EQ(c.calls.max_calls_per_minute, 20u);
+  EXPECT_EQ(c.calls.max_call_duration, seconds(7200));
+  EXPECT_FALSE(c.calls.require_srtp);
+  EXPECT_EQ(c.ring_timeout, seconds(60));
+  EXPECT_TRUE(c.record_route_host.empty());
+  EXPECT_TRUE(c.users.empty());
+  EXPECT_TRUE(c.trunks.empty());
+}
+
+TEST(CallsDefaults, EmptySectionsGiveDefaults) {
+  Config c = load_calls_ok("trunk = []\n[calls]\n[users]\n");
+  Config d = defaults();
+  d.source = "test.toml";
+  EXPECT_EQ(c, d);
+}
+
+TEST(CallsParse, EveryKey) {
+  Config c = load_calls_ok(R"(
+[calls]
+allowed_destinations = ["local", "NXXXXXX", "1NXXNXXXXXX", "*XX"]
+denied_destinations = ["1900.", "[2-4]11"]
+max_concurrent_calls = 10
+max_calls_per_minute = 60
+max_call_duration_s = 0
+require_srtp = true
+ring_timeout_s = 45
+record_route_host = "sip.example.com"
+)");
+  EXPECT_EQ(c.calls.allowed_destinations,
+            (std::vector<std::string>{"local", "NXXXXXX", "1NXXNXXXXXX", "*XX"}));
+  EXPECT_EQ(c.calls.denied_destinations, (std::vector<std::string>{"1900.", "[2-4]11"}));
+  EXPECT_EQ(c.calls.max_concurrent_calls, 10u);
+  EXPECT_EQ(c.calls.max_calls_per_minute, 60u);
+  EXPECT_EQ(c.calls.max_call_duration, seconds(0));
+  EXPECT_TRUE(c.calls.require_srtp);
+  EXPECT_EQ(c.ring_timeout, seconds(45));
+  EXPECT_EQ(c.record_route_host, "sip.example.com");
+}
+
+TEST(CallsParse, EmptyListsAreAllowed) {
+  // A user who may call nothing; a policy that denies nothing.
+  Config c = load_calls_ok("[calls]\nallowed_destinations = []\ndenied_destinations = []\n");
+  EXPECT_TRUE(c.calls.allowed_destinations.empty());
+  EXPECT_TRUE(c.calls.denied_destinations.empty());
+}
+
+TEST(CallsParse, BoundsAreInclusive) {
+  Config lo = load_calls_ok(R"(
+calls.max_concurrent_calls = 0
+calls.max_calls_per_minute = 0
+calls.max_call_duration_s = 0
+calls.ring_timeout_s = 5
+)");
+  EXPECT_EQ(lo.calls.max_concurrent_calls, 0u);
+  EXPECT_EQ(lo.ring_timeout, seconds(5));
+  Config hi = load_calls_ok(R"(
+calls.max_concurrent_calls = 10000
+calls.max_calls_per_minute = 100000
+calls.max_call_duration_s = 604800
+calls.ring_timeout_s = 1800
+)");
+  EXPECT_EQ(hi.calls.max_concurrent_calls, 10000u);
+  EXPECT_EQ(hi.calls.max_calls_per_minute, 100000u);
+  EXPECT_EQ(hi.calls.max_call_duration, seconds(604800));
+  EXPECT_EQ(hi.ring_timeout, seconds(1800));
+}
+
+TEST(CallsParse, RecordRouteHostMayBeAnIpAddressOrEmpty) {
+  EXPECT_EQ(load_calls_ok("calls.record_route_host = \"192.0.2.10\"").record_route_host,
+            "192.0.2.10");
+  EXPECT_EQ(load_calls_ok("calls.record_route_host = \"2001:db8::10\"").record_route_host,
+            "2001:db8::10");
+  EXPECT_EQ(load_calls_ok("calls.record_route_host = \"\"").record_route_host, "");
+}
+
+TEST(UsersParse, OverrideOnlyTheKeysTheyName) {
+  Config c = load_calls_ok(R"(
+[calls]
+max_concurrent_calls = 2
+require_srtp = true
+
+[users.alice]
+max_concurrent_calls = 8
+allowed_destinations = ["local", "+."]
+denied_destinations = []
+)");
+  ASSERT_EQ(c.users.size(), 1u);
+  const UserPolicy& alice = c.users[0];
+  EXPECT_EQ(alice.name, "alice");
+  EXPECT_EQ(alice.calls.max_concurrent_calls, 8u);
+  EXPECT_EQ(alice.calls.allowed_destinations, (std::vector<std::string>{"local", "+."}));
+  EXPECT_TRUE(alice.calls.denied_destinations.empty());
+  // Not named: inherited from [calls], whether set there or defaulted.
+  EXPECT_TRUE(alice.calls.require_srtp);
+  EXPECT_EQ(alice.calls.max_calls_per_minute, 20u);
+  EXPECT_EQ(alice.calls.max_call_duration, seconds(7200));
+  // [calls] itself is untouched.
+  EXPECT_EQ(c.calls.max_concurrent_calls, 2u);
+  EXPECT_EQ(c.calls.allowed_destinations, defaults().calls.allowed_destinations);
+}
+
+TEST(UsersParse, InheritFromCallsWrittenAfterThem) {
+  Config c = load_calls_ok(R"(
+[users.bob]
+max_calls_per_minute = 5
+
+[calls]
+max_call_duration_s = 600
+)");
+  ASSERT_EQ(c.users.size(), 1u);
+  EXPECT_EQ(c.users[0].calls.max_calls_per_minute, 5u);
+  EXPECT_EQ(c.users[0].calls.max_call_duration, seconds(600));
+}
+
+TEST(UsersParse, EveryKey) {
+  Config c = load_calls_ok(R"(
+[users."1000"]
+allowed_destinations = ["local"]
+denied_destinations = ["9."]
+max_concurrent_calls = 1
+max_calls_per_minute = 3
+max_call_duration_s = 3600
+require_srtp = true
+aliases = ["alice", "alice.smith", "+15551230000"]
+allowed_networks = ["192.0.2.0/24", "2001:db8::/32", "198.51.100.7"]
+)");
+  ASSERT_EQ(c.users.size(), 1u);
+  const UserPolicy& u = c.users[0];
+  EXPECT_EQ(u.name, "1000");
+  EXPECT_EQ(u.calls.allowed_destinations, std::vector<std::string>{"local"});
+  EXPECT_EQ(u.calls.denied_destinations, std::vector<std::string>{"9."});
+  EXPECT_EQ(u.calls.max_concurrent_calls, 1u);
+  EXPECT_EQ(u.calls.max_calls_per_minute, 3u);
+  EXPECT_EQ(u.calls.max_call_duration, seconds(3600));
+  EXPECT_TRUE(u.calls.require_srtp);
+  EXPECT_EQ(u.aliases, (std::vector<std::string>{"alice", "alice.smith", "+15551230000"}));
+  EXPECT_EQ(u.allowed_networks,
+            (std::vector<std::string>{"192.0.2.0/24", "2001:db8::/32", "198.51.100.7"}));
+}
+
+TEST(UsersParse, AUserWithNoKeysHasTheCallsPolicy) {
+  Config c = load_calls_ok("[calls]\nmax_concurrent_calls = 7\n[users.carol]\n");
+  ASSERT_EQ(c.users.size(), 1u);
+  EXPECT_EQ(c.users[0].calls, c.calls);
+  EXPECT_TRUE(c.users[0].aliases.empty());
+  EXPECT_TRUE(c.users[0].allowed_networks.empty());
+}
+
+TEST(UsersParse, SortedByName) {
+  Config c = load_calls_ok(R"(
+[users.zed]
+[users."1001"]
+[users.alice]
+[users."a.b+c_d-e"]
+)");
+  std::vector<std::string> names;
+  for (const UserPolicy& u : c.users) names.push_back(u.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"1001", "a.b+c_d-e", "alice", "zed"}));
+}
+
+TEST(TrunksParse, Defaults) {
+  Config c = load_calls_ok("[[trunk]]\nname = \"carrier\"\nhost = \"192.0.2.7\"\n");
+  ASSERT_EQ(c.trunks.size(), 1u);
+  const Trunk& t = c.trunks[0];
+  EXPECT_EQ(t.name, "carrier");
+  EXPECT_EQ(t.host, "192.0.2.7");
+  EXPECT_EQ(t.port, 5060);
+  EXPECT_EQ(t.transport, Transport::kUdp);
+  EXPECT_TRUE(t.username.empty());
+  EXPECT_TRUE(t.password.empty());
+  EXPECT_TRUE(t.realm.empty());
+  EXPECT_TRUE(t.from_domain.empty());
+  EXPECT_TRUE(t.outbound.empty());
+  EXPECT_EQ(t.strip, 0u);
+  EXPECT_TRUE(t.prefix.empty());
+  // Left empty: the consumer defaults to the host's own address (a literal here).
+  EXPECT_TRUE(t.inbound_sources.empty());
+  EXPECT_TRUE(t.dids.empty());
+  EXPECT_TRUE(t.trusted);
+}
+
+TEST(TrunksParse, TlsPortDefaultsTo5061) {
+  Config c = load_calls_ok(
+      "[[trunk]]\nname = \"secure\"\nhost = \"sip.carrier.example\"\ntransport = \"tls\"\n");
+  ASSERT_EQ(c.trunks.size(), 1u);
+  EXPECT_EQ(c.trunks[0].transport, Transport::kTls);
+  EXPECT_EQ(c.trunks[0].port, 5061);
+}
+
+TEST(TrunksParse, EveryKey) {
+  Config c = load_calls_ok(R"(
+[[trunk]]
+name = "carrier-1"
+host = "sip.carrier.example"
+port = 5080
+transport = "tcp"
+username = "acct42"
+password = "s3cret \"quoted\""
+realm = "carrier.example"
+from_domain = "pbx.example.com"
+outbound = ["+.", "00.", "1NXXNXXXXXX"]
+strip = 2
+prefix = "+1"
+inbound_sources = ["203.0.113.0/28", "2001:db8:5::1"]
+dids = { "15551230001" = "alice", "15551230000" = "1000", "+442079460000" = "bob" }
+trusted = false
+)");
+  ASSERT_EQ(c.trunks.size(), 1u);
+  const Trunk& t = c.trunks[0];
+  EXPECT_EQ(t.name, "carrier-1");
+  EXPECT_EQ(t.host, "sip.carrier.example");
+  EXPECT_EQ(t.port, 5080);
+  EXPECT_EQ(t.transport, Transport::kTcp);
+  EXPECT_EQ(t.username, "acct42");
+  EXPECT_EQ(t.password, "s3cret \"quoted\"");
+  EXPECT_EQ(t.realm, "carrier.example");
+  EXPECT_EQ(t.from_domain, "pbx.example.com");
+  EXPECT_EQ(t.outbound, (std::vector<std::string>{"+.", "00.", "1NXXNXXXXXX"}));
+  EXPECT_EQ(t.strip, 2u);
+  EXPECT_EQ(t.prefix, "+1");
+  EXPECT_EQ(t.inbound_sources, (std::vector<std::string>{"203.0.113.0/28", "2001:db8:5::1"}));
+  std::vector<std::pair<std::string, std::string>> dids = {
+      {"+442079460000", "bob"}, {"15551230000", "1000"}, {"15551230001", "alice"}};
+  EXPECT_EQ(t.dids, dids);  // sorted by number
+  EXPECT_FALSE(t.trusted);
+}
+
+TEST(TrunksParse, KeptInFileOrder) {
+  Config c = load_calls_ok(R"(
+[[trunk]]
+name = "b"
+host = "192.0.2.2"
+[[trunk]]
+name = "a"
+host = "2001:db8::1"
+)");
+  ASSERT_EQ(c.trunks.size(), 2u);
+  EXPECT_EQ(c.trunks[0].name, "b");
+  EXPECT_EQ(c.trunks[1].name, "a");
+  EXPECT_EQ(c.trunks[1].host, "2001:db8::1");
+}
+
+TEST(CallsToToml, PrintsEveryKey) {
+  Config c = defaults();
+  c.users.push_back(UserPolicy{"alice", c.calls, {}, {}});
+  Trunk trunk;
+  trunk.name = "carrier";
+  trunk.host = "192.0.2.7";
+  c.trunks.push_back(trunk);
+  std::string text = to_toml(c);
+  for (const char* key : {"[calls]",
+                          "allowed_destinations = ",
+                          "denied_destinations = ",
+                          "max_concurrent_calls = ",
+                          "max_calls_per_minute = ",
+                          "max_call_duration_s = ",
+                          "require_srtp = ",
+                          "ring_timeout_s = ",
+                          "record_route_host = ",
+                          "[users.\"alice\"]",
+                          "aliases = ",
+                          "allowed_networks = ",
+                          "[[trunk]]",
+                          "name = ",
+                          "host = ",
+                          "username = ",
+                          "password = ",
+                          "realm = ",
+                          "from_domain = ",
+                          "outbound = ",
+                          "strip = ",
+                          "prefix = ",
+                          "inbound_sources = ",
+                          "dids = ",
+                          "trusted = "}) {
+    EXPECT_NE(text.find(key), std::string::npos) << key;
+  }
+}
+
+TEST(CallsToToml, CallsUsersAndTrunksRoundTrip) {
+  Config c = defaults();
+  c.calls.allowed_destinations = {"local", "NXXXXXX", "[2-9]11"};
+  c.calls.denied_destinations = {};
+  c.calls.max_concurrent_calls = 0;
+  c.calls.max_calls_per_minute = 100000;
+  c.calls.max_call_duration = seconds(0);
+  c.calls.require_srtp = true;
+  c.ring_timeout = seconds(5);
+  c.record_route_host = "2001:db8::5";
+  UserPolicy alice{"alice", c.calls, {"alice.smith", "+15551230000"}, {"192.0.2.0/24"}};
+  alice.calls.max_concurrent_calls = 3;
+  alice.calls.allowed_destinations = {"local", "+."};
+  UserPolicy n1000{"1000", c.calls, {}, {"2001:db8::/32", "198.51.100.7"}};
+  n1000.calls.require_srtp = false;
+  c.users = {n1000, UserPolicy{"a.b", c.calls, {}, {}}, alice};  // sorted by name
+  Trunk carrier;
+  carrier.name = "carrier";
+  carrier.host = "sip.carrier.example";
+  carrier.port = 5061;
+  carrier.transport = Transport::kTls;
+  carrier.username = "acct";
+  carrier.password = "p\"a\\ss\tword";
+  carrier.realm = "carrier.example";
+  carrier.from_domain = "192.0.2.1";
+  carrier.outbound = {"+.", "00."};
+  carrier.strip = 2;
+  carrier.prefix = "+*#0";
+  carrier.inbound_sources = {"203.0.113.0/28"};
+  carrier.dids = {{"+15551230000", "alice"}, {"15551230001", "1000"}};
+  carrier.trusted = false;
+  Trunk plain;
+  plain.name = "pbx_2";
+  plain.host = "10.1.2.3";
+  c.trunks = {carrier, plain};
+  expect_round_trip(c);
+}
+
+TEST(CallsToToml, LoadedUsersAndTrunksRoundTrip) {
+  Config c = load_calls_ok(R"(
+[calls]
+max_concurrent_calls = 2
+[users."a.b"]
+max_call_duration_s = 60
+aliases = ["ab"]
+[[trunk]]
+name = "t"
+host = "192.0.2.9"
+dids = { "100" = "a.b" }
+)");
+  expect_round_trip(c);
+}
+
+TEST(ShieldLists, ErrorsNameTheEntry) {
+  base::Result<Config> r = load_string("[shield]\nallow = [\"10.0.0.0/8\", \"nope\"]\n", "t");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), "t: shield.allow[1]: \"nope\" is not an address or CIDR network");
 }
 
 }  // namespace
