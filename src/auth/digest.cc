@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "auth/hash.h"
 #include "sip/params.h"
 
 // Choices made here, beyond what digest.h promises:
@@ -67,66 +68,10 @@ constexpr std::int64_t kExpirySlackSeconds = 10;
 
 std::atomic<std::size_t> g_capacity{kDefaultCapacity};  // read when a verifier is built
 std::atomic<std::int64_t> g_entries{0};                 // nonce-count entries, all verifiers
-thread_local std::uint64_t t_digests = 0;               // response digests on this thread
-
-// A lowercase hex digest in a fixed buffer (no allocation on the verify path).
-struct Hex {
-  std::array<char, 2 * EVP_MAX_MD_SIZE> buf{};
-  std::size_t len = 0;
-  std::string_view view() const { return {buf.data(), len}; }
-};
-
-const EVP_MD* md_for(Algorithm algorithm) {
-  // Fetched once: EVP_md5()/EVP_sha256() would make OpenSSL 3 fetch on every init.
-  static EVP_MD* const md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
-  return algorithm == Algorithm::kMd5 ? md5 : sha256;
-}
 
 std::size_t hex_length(Algorithm algorithm) {
   return algorithm == Algorithm::kMd5 ? 32 : 64;
 }
-
-struct CtxDeleter {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-
-// H(part1 part2 ...) as lowercase hex. One context per thread, reused; digests must not nest
-// (finish one before starting the next). On any OpenSSL failure the result is empty, which
-// never equals a response.
-class Digest {
- public:
-  explicit Digest(Algorithm algorithm) {
-    thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx(EVP_MD_CTX_new());
-    ctx_ = ctx.get();
-    const EVP_MD* md = md_for(algorithm);
-    ok_ = ctx_ != nullptr && md != nullptr && EVP_DigestInit_ex(ctx_, md, nullptr) == 1;
-  }
-  Digest& add(std::initializer_list<std::string_view> parts) {
-    for (std::string_view part : parts) {
-      ok_ = ok_ && EVP_DigestUpdate(ctx_, part.data(), part.size()) == 1;
-    }
-    return *this;
-  }
-  Hex hex() {
-    static constexpr char kHex[] = "0123456789abcdef";
-    ++t_digests;
-    Hex out;
-    unsigned char raw[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    if (!ok_ || EVP_DigestFinal_ex(ctx_, raw, &n) != 1) return out;
-    for (unsigned i = 0; i < n; ++i) {
-      out.buf[2 * i] = kHex[raw[i] >> 4];
-      out.buf[2 * i + 1] = kHex[raw[i] & 0xF];
-    }
-    out.len = 2 * n;
-    return out;
-  }
-
- private:
-  EVP_MD_CTX* ctx_ = nullptr;
-  bool ok_ = false;
-};
 
 // RFC 7616 §3.4.1: KD(HA1, nonce ":" nc ":" cnonce ":" qop ":" H(A2)), A2 = method ":" uri.
 Hex compute_response(Algorithm algorithm, std::string_view ha1, std::string_view nonce,
@@ -407,7 +352,7 @@ std::size_t nc_table_entries() {
 }
 
 std::uint64_t digests_on_this_thread() {
-  return t_digests;
+  return hex_digests_on_this_thread();
 }
 
 }  // namespace digest_internal

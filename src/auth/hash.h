@@ -1,0 +1,56 @@
+// H() of RFC 7616 §3.4.1 for the auth module: a lowercase hex MD5 or SHA-256 digest over a
+// sequence of parts, through OpenSSL EVP. Internal to src/auth: the server's DigestVerifier
+// and the client's answer_challenge hash the same way.
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string_view>
+
+#include "auth/challenge.h"
+
+namespace auth {
+
+// The EVP_MD for `algorithm`, fetched once. nullptr when the provider lacks it (e.g. MD5
+// under a FIPS-only provider).
+const EVP_MD* md_for(Algorithm algorithm);
+
+struct CtxDeleter {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+// A lowercase hex digest in a fixed buffer (no allocation on the verify path).
+struct Hex {
+  std::array<char, 2 * EVP_MAX_MD_SIZE> buf{};
+  std::size_t len = 0;
+  std::string_view view() const { return {buf.data(), len}; }
+};
+
+// H(part1 part2 ...) as lowercase hex. One context per thread, reused; digests must not nest
+// (finish one before starting the next). On any OpenSSL failure the result is empty, which
+// never equals a response.
+class Digest {
+ public:
+  explicit Digest(Algorithm algorithm);
+  Digest& add(std::initializer_list<std::string_view> parts) {
+    for (std::string_view part : parts) {
+      ok_ = ok_ && EVP_DigestUpdate(ctx_, part.data(), part.size()) == 1;
+    }
+    return *this;
+  }
+  Hex hex();
+
+ private:
+  EVP_MD_CTX* ctx_ = nullptr;
+  bool ok_ = false;
+};
+
+// Number of Digest::hex() calls on this thread so far (lets tests check that the verifier does
+// the same work whatever the outcome).
+std::uint64_t hex_digests_on_this_thread();
+
+}  // namespace auth
