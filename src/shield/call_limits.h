@@ -1,0 +1,53 @@
+// Toll-fraud limits per extension: how many calls a user may have at once and how many call
+// attempts per minute. Thread-safe (sharded by user), shared by every worker.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace shield {
+
+class CallLimits {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  explicit CallLimits(Clock clock = std::chrono::steady_clock::now);
+
+  enum class Refusal {
+    kNone,             // admitted: one attempt counted, one concurrent slot taken
+    kTooManyAttempts,  // more than `per_minute` attempts in the last 60 s
+    kTooManyCalls,     // `concurrent` calls already in progress
+  };
+  // A call attempt by `user`. On kNone the caller must call release(user) exactly once when
+  // the call ends (refused downstream, cancelled, or hung up). A refused attempt is still
+  // counted toward the per-minute limit (so hammering does not help). 0 means no limit.
+  Refusal admit(std::string_view user, unsigned concurrent, unsigned per_minute);
+  void release(std::string_view user);
+  // Calls in progress for `user`.
+  unsigned active(std::string_view user) const;
+
+ private:
+  struct UserState {
+    unsigned active = 0;
+    std::deque<std::chrono::steady_clock::time_point> attempts;  // within the last 60 s
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, UserState> users;
+  };
+  Shard& shard(std::string_view user);
+  const Shard& shard(std::string_view user) const;
+
+  const Clock clock_;
+  std::array<Shard, 16> shards_;
+};
+
+std::string_view to_string(CallLimits::Refusal r);  // "", "too many call attempts", ...
+
+}  // namespace shield
