@@ -143,6 +143,14 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
     return challenge(request, false);
   }
   if (shield != nullptr) shield->auth_succeeded(flow, name);
+  if (const auto n = settings_.user_networks.find(name);
+      n != settings_.user_networks.end() && !n->second.contains(flow.remote)) {
+    if (shield != nullptr) {
+      shield->auth_failed(flow, name, "REGISTER from outside the user's allowed networks",
+                          "refused");
+    }
+    return Answer{403, "Forbidden (not from an allowed network)", {}};
+  }
   // The authenticated user may only register its own AOR.
   if (sip::unescape(to.user) != name) {
     return Answer{403, "Forbidden (not your address-of-record)", {}};

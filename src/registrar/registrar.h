@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "auth/digest.h"
 #include "registrar/location.h"
 #include "registrar/subscribers.h"
+#include "shield/network.h"
 #include "shield/shield.h"
 #include "sip/message.h"
 #include "store/store.h"
@@ -28,6 +30,8 @@ struct Settings {
   std::uint32_t default_expires = 3600;
   std::size_t max_contacts = 10;
   shield::Shield* shield = nullptr;  // told of challenges, failures and successes; may be null
+  // Users who may register only from these networks ([users.NAME] allowed_networks).
+  std::unordered_map<std::string, shield::NetworkList> user_networks;
 };
 
 // A response decided by the registrar, owning its strings (it may be sent later, from another
