@@ -263,6 +263,7 @@ struct Transport::Impl {
   std::atomic<std::uint64_t> next_connection{1};
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::pair<config::Listen, Endpoint>> bound;
+  std::vector<std::uint32_t> bound_ids;  // listener id of each entry of `bound`
   std::uint32_t listeners = 0;
   bool started = false;
 };
@@ -783,6 +784,7 @@ base::Result<Transport::Opened> Transport::listen(const config::Listen& cfg) {
     local = *r;
   }
   impl_->bound.emplace_back(cfg, local);
+  impl_->bound_ids.push_back(id);
   return Opened{};
 }
 
@@ -868,6 +870,14 @@ base::TimerService& Transport::timers(unsigned index) { return impl_->workers.at
 unsigned Transport::workers() const { return static_cast<unsigned>(impl_->workers.size()); }
 
 std::vector<std::pair<config::Listen, Endpoint>> Transport::bound() const { return impl_->bound; }
+
+std::vector<Transport::BoundListener> Transport::listeners() const {
+  std::vector<BoundListener> out;
+  for (std::size_t i = 0; i < impl_->bound.size(); ++i) {
+    out.push_back({impl_->bound_ids[i], impl_->bound[i].first.transport, impl_->bound[i].second});
+  }
+  return out;
+}
 
 const TransportStats& Transport::stats() const { return impl_->stats; }
 

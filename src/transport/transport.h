@@ -103,6 +103,13 @@ class Transport {
   unsigned workers() const;
   // The local addresses actually bound (after listen()), e.g. to learn an ephemeral port.
   std::vector<std::pair<config::Listen, Endpoint>> bound() const;
+  // The same with each listener's id (Flow::listener), for sending from a chosen socket.
+  struct BoundListener {
+    std::uint32_t id = 0;
+    config::Transport transport = config::Transport::kUdp;
+    Endpoint local;
+  };
+  std::vector<BoundListener> listeners() const;
   const TransportStats& stats() const;
 
   struct Impl;  // public only so that the implementation's helpers can name it
