@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "auth/challenge.h"
 #include "auth/digest.h"
@@ -20,6 +21,11 @@
 #include "registrar/subscribers.h"
 #include "store/store.h"
 #include "config/config.h"
+#include "proxy/dial_plan.h"
+#include "proxy/dialogs.h"
+#include "proxy/proxy.h"
+#include "proxy/route_token.h"
+#include "shield/call_limits.h"
 #include "router/router.h"
 #include "shield/shield.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -316,6 +322,11 @@ int serve(const std::string& config_path) {
   registrar_settings.default_expires = cfg.default_expires;
   registrar_settings.max_contacts = cfg.max_contacts;
   registrar_settings.shield = &guard;
+  std::unordered_map<std::string, shield::NetworkList> user_networks;
+  for (const config::UserPolicy& u : cfg.users) {
+    if (!u.allowed_networks.empty()) user_networks[u.name] = networks(u.allowed_networks);
+  }
+  registrar_settings.user_networks = user_networks;
   registrar::Registrar registrar(registrar_settings, *db, location, subscribers, verifier,
                                  challenger, [] { return std::chrono::system_clock::now(); });
 
@@ -333,6 +344,49 @@ int serve(const std::string& config_path) {
   shared.post = [&transport](unsigned index, std::function<void()> task) {
     transport.post(index, std::move(task));
   };
+
+  // The proxy: dial plan and trunks, limits, dialogs, and what every worker's Proxy shares.
+  auto dial_plan = proxy::DialPlan::build(cfg.trunks);
+  if (!dial_plan) return startup_failed(dial_plan.error());
+  for (const config::Trunk& t : cfg.trunks) {
+    if (t.transport != config::Transport::kUdp) {
+      return startup_failed("trunk \"" + t.name + "\": transport " +
+                            std::string(config::to_string(t.transport)) +
+                            ": only udp trunks are supported (outbound TCP/TLS connections are "
+                            "not implemented yet)");
+    }
+  }
+  shield::CallLimits call_limits;
+  proxy::DialogTable dialogs(db.get(), &call_limits);
+  const proxy::RouteSigner signer(*secret);
+  proxy::Shared proxy_shared;
+  proxy_shared.domain = cfg.domain;
+  proxy_shared.local_hosts = shared.local_hosts;
+  proxy_shared.record_route_host = cfg.record_route_host;
+  proxy_shared.calls = cfg.calls;
+  for (const config::UserPolicy& u : cfg.users) proxy_shared.users[u.name] = u;
+  proxy_shared.user_networks = user_networks;
+  proxy_shared.ring_timeout = cfg.ring_timeout;
+  for (const auto& l : transport.listeners()) {
+    proxy::Listener pl;
+    pl.id = l.id;
+    pl.protocol = l.transport == config::Transport::kUdp   ? transport::Protocol::kUdp
+                  : l.transport == config::Transport::kTcp ? transport::Protocol::kTcp
+                                                           : transport::Protocol::kTls;
+    pl.local = l.local;
+    proxy_shared.listeners.push_back(pl);
+  }
+  proxy_shared.dial_plan = &*dial_plan;
+  proxy_shared.location = &location;
+  proxy_shared.subscribers = &subscribers;
+  proxy_shared.verifier = &verifier;
+  proxy_shared.shield = &guard;
+  proxy_shared.events = events->get();
+  proxy_shared.limits = &call_limits;
+  proxy_shared.dialogs = &dialogs;
+  proxy_shared.signer = &signer;
+  proxy_shared.parse = shared.parse;
+  shared.proxy = &proxy_shared;
   std::vector<std::unique_ptr<router::Router>> routers;
   for (unsigned i = 0; i < workers; ++i) {
     routers.push_back(std::make_unique<router::Router>(
@@ -341,6 +395,7 @@ int serve(const std::string& config_path) {
         transport.timers(i)));
     transport.set_receiver(i, routers.back().get());
   }
+  for (const auto& r : routers) shared.routers.push_back(r.get());
   transport.start();
   for (const auto& [listen, local] : transport.bound()) {
     spdlog::info("event=listening transport={} address={}", config::to_string(listen.transport),
@@ -370,6 +425,11 @@ int serve(const std::string& config_path) {
     }
     if (sig == SIGTERM || sig == SIGINT) break;
     location.expire(unix_now());
+    // Calls past their maximum duration: ended by the worker that forwarded them.
+    for (proxy::Dialog& d : dialogs.take_due(unix_now())) {
+      const unsigned w = d.worker < routers.size() ? d.worker : 0;
+      transport.post(w, [r = routers[w].get(), d = std::move(d)] { r->end_call(d); });
+    }
     reload_subscribers(false);
     sync_bans();
     if (Clock::now() >= next_purge) {

@@ -35,12 +35,27 @@ Router::Router(std::uint16_t worker, Shared& shared, SendFn send, base::TimerSer
       shared_(shared),
       send_(std::move(send)),
       txn_(worker, shared.timers, timers, *this, *this),
-      tag_salt_(random_salt()) {}
+      tag_salt_(random_salt()) {
+  if (shared.proxy != nullptr) {
+    proxy_ = std::make_unique<proxy::Proxy>(worker, *shared.proxy, *this, txn_, timers);
+  }
+}
 
 void Router::send(const transport::Flow& flow, std::string_view bytes) { send_(flow, bytes); }
 
 std::size_t Router::transactions() const {
   return txn_.server_transactions() + txn_.client_transactions();
+}
+
+void Router::on_foreign_response(const std::string& bytes, const transport::Flow& flow) {
+  sip::ParseOptions options = shared_.parse;
+  options.framing = flow.reliable() ? sip::Framing::kStream : sip::Framing::kDatagram;
+  if (!sip::parse(bytes, message_, options).ok() || !message_.is_response()) return;
+  txn_.receive_response(message_, flow);
+}
+
+void Router::end_call(const proxy::Dialog& dialog) {
+  if (proxy_) proxy_->end_call(dialog);
 }
 
 void Router::on_message(std::string_view bytes, const transport::Flow& flow) {
@@ -56,6 +71,16 @@ void Router::on_message(std::string_view bytes, const transport::Flow& flow) {
   }
   if (shield != nullptr && shield->after_parse(message_, flow) == shield::Verdict::kDrop) return;
   if (message_.is_response()) {
+    // Our branches name the worker whose client transaction sent the request: a UDP answer
+    // may land on any worker's socket (SO_REUSEPORT spreads by source), so it is handed over.
+    const int owner = txn::TransactionLayer::worker_of_branch(message_.via.front().branch);
+    if (owner >= 0 && owner != worker_ && static_cast<std::size_t>(owner) < shared_.routers.size()) {
+      Router* other = shared_.routers[static_cast<std::size_t>(owner)];
+      shared_.post(static_cast<unsigned>(owner), [other, copy = std::string(message_.raw), flow] {
+        other->on_foreign_response(copy, flow);
+      });
+      return;
+    }
     // RFC 3261 §18.1.2: a response that matches no client transaction is dropped.
     txn_.receive_response(message_, flow);
     return;
@@ -162,10 +187,12 @@ void Router::on_request(txn::ServerTxnId id, const sip::Message& request,
     return answer(id, request, flow, spec);
   }
   if (request.method == sip::Method::kCancel) {
-    // §9.2: 200 when the CANCEL matches a transaction, 481 otherwise. Every INVITE here has
-    // its final answer at once, so there is nothing left to terminate with 487.
+    // §9.2 / §16.10: 200 when the CANCEL matches a transaction, 481 otherwise; the proxy then
+    // cancels the INVITE's pending branches (their 487 goes upstream).
     spec.code = cancelled != 0 ? 200 : 481;
-    return answer(id, request, flow, spec);
+    answer(id, request, flow, spec);
+    if (cancelled != 0 && proxy_) proxy_->on_cancel(cancelled);
+    return;
   }
   const bool to_server = request.method == sip::Method::kRegister ||
                          (request.method == sip::Method::kOptions &&
@@ -213,7 +240,8 @@ void Router::on_request(txn::ServerTxnId id, const sip::Message& request,
     default:
       break;
   }
-  // A request inside a dialog: there are no dialogs through this server yet.
+  if (proxy_) return proxy_->on_request(id, request, flow);
+  // Without a proxy (unit tests): no dialogs through this server.
   if (request.to.params.has("tag")) {
     spec.code = 481;
     return answer(id, request, flow, spec);
@@ -248,12 +276,18 @@ void Router::on_register(txn::ServerTxnId id, const sip::Message& request,
   }
 }
 
-void Router::on_stray_ack(const sip::Message&, const transport::Flow&) {
-  // ACKs for 2xx belong to dialogs; there are none through this server yet.
+void Router::on_stray_ack(const sip::Message& ack, const transport::Flow& flow) {
+  // The ACK for a 2xx is a request of its own, routed along the dialog's route.
+  if (proxy_) proxy_->on_ack(ack, flow);
 }
 
-void Router::on_response(txn::ClientTxnId, const sip::Message&, const transport::Flow&) {}
+void Router::on_response(txn::ClientTxnId id, const sip::Message& response,
+                         const transport::Flow& flow) {
+  if (proxy_) proxy_->on_response(id, response, flow);
+}
 
-void Router::on_client_timeout(txn::ClientTxnId) {}
+void Router::on_client_timeout(txn::ClientTxnId id) {
+  if (proxy_) proxy_->on_client_timeout(id);
+}
 
 }  // namespace router

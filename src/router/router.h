@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "auth/challenge.h"
+#include "proxy/proxy.h"
 #include "registrar/registrar.h"
 #include "shield/shield.h"
 #include "sip/parser.h"
@@ -32,8 +34,12 @@ struct Shared {
   std::atomic<bool> draining{false};     // SIGTERM: new requests get 503
   registrar::Registrar* registrar = nullptr;  // null: REGISTER is only ever challenged
   shield::Shield* shield = nullptr;           // null: no edge checks (unit tests)
+  proxy::Shared* proxy = nullptr;             // null: requests for users are only challenged
   // Runs a task on worker `index`'s thread (answers that complete on another thread).
   std::function<void(unsigned index, std::function<void()> task)> post;
+  // Every worker's router by index (set before the transport starts): a response that
+  // arrives on the wrong worker is handed to the one whose client transaction it answers.
+  std::vector<class Router*> routers;
 };
 
 // What the router hands to the wire. The real one is the Transport; tests record.
@@ -41,7 +47,8 @@ using SendFn = std::function<void(const transport::Flow&, std::string_view)>;
 
 class Router final : public transport::Receiver,
                      public txn::TransactionUser,
-                     public txn::Sender {
+                     public txn::Sender,
+                     public proxy::Host {
  public:
   Router(std::uint16_t worker, Shared& shared, SendFn send, base::TimerService& timers);
 
@@ -57,8 +64,19 @@ class Router final : public transport::Receiver,
                    const transport::Flow& flow) override;
   void on_client_timeout(txn::ClientTxnId id) override;
 
-  // txn::Sender
+  // txn::Sender and proxy::Host
   void send(const transport::Flow& flow, std::string_view bytes) override;
+  // proxy::Host: answers `request` with `spec` in server transaction `id` (received/rport
+  // from `flow`); challenges it (401, or 407 when `proxy`).
+  void answer(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
+              sip::ResponseSpec spec) override;
+  void challenge(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
+                 bool proxy) override;
+
+  // A response that arrived on another worker for one of this worker's client transactions.
+  void on_foreign_response(const std::string& bytes, const transport::Flow& flow);
+  // Ends an answered call past its maximum duration (from the main thread, posted here).
+  void end_call(const proxy::Dialog& dialog);
 
   std::size_t transactions() const;
   // Requests handed to on_request (not retransmissions): what "processed" means in tests.
@@ -66,11 +84,6 @@ class Router final : public transport::Receiver,
 
  private:
   void on_invalid(std::string_view bytes, const transport::Flow& flow, const sip::Error& error);
-  // Answers `request` with `spec` in server transaction `id` (received/rport from `flow`).
-  void answer(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
-              sip::ResponseSpec spec);
-  void challenge(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
-                 bool proxy);
   void on_register(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow);
   // Sends a registrar's answer in transaction `id`.
   void answer(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
@@ -86,6 +99,7 @@ class Router final : public transport::Receiver,
   std::uint64_t tag_counter_ = 0;
   const std::uint64_t tag_salt_;
   std::uint64_t processed_ = 0;
+  std::unique_ptr<proxy::Proxy> proxy_;  // null without Shared::proxy
 };
 
 // RFC 3261 §18.2.2 / RFC 3581: where responses to a request arriving on `arrival` go.
