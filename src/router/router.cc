@@ -226,7 +226,7 @@ void Router::on_request(txn::ServerTxnId id, const sip::Message& request,
         spec.headers = {{"Allow", kAllow}, {"Accept", "application/sdp"}, {"Supported", ""}};
         return answer(id, request, flow, spec);
       }
-      return challenge(id, request, flow, /*proxy=*/true);
+      break;  // for a user: routed like any other request
     case sip::Method::kRegister:
       // RFC 3261 §10.3 step 1-2: the To of a REGISTER is the address-of-record and must be
       // a SIP URI (RFC 4475 unksm2).
