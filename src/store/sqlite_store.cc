@@ -497,8 +497,13 @@ void SqliteStore::writer_loop() {
       std::unique_lock lock(queue_mu_);
       queued_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) return;  // stopping, and everything queued is done
-      group.swap(queue_);          // group commit: all that queued while the last one ran
+      // Group commit: everything that queues until the window since the last commit is
+      // over goes into one transaction (one fsync).
+      const auto ready_at = last_commit_ + options_.group_window;
+      if (!stopping_) queued_cv_.wait_until(lock, ready_at, [&] { return stopping_; });
+      group.swap(queue_);
     }
+    last_commit_ = std::chrono::steady_clock::now();
     const std::uint64_t failed = commit_group(group);
     {
       std::lock_guard lock(queue_mu_);

@@ -6,6 +6,7 @@
 // changes and call records in groups, and one for the synchronous calls, guarded by a mutex.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -100,6 +101,7 @@ class SqliteStore final : public Store {
   std::uint64_t completed_ = 0;  // writes ever committed or failed, callbacks run
   WriterStats stats_;
   bool stopping_ = false;
+  std::chrono::steady_clock::time_point last_commit_{};  // writer thread only
 
   std::thread writer_thread_;  // last: started once everything above exists
 };

@@ -8,6 +8,7 @@
 // REGISTER is answered 200 only after that callback.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -125,6 +126,11 @@ struct SqliteOptions {
   // How long a write waits for another connection's write lock (the CLI and the server open
   // the same file) before it fails with "database is locked".
   int busy_timeout_ms = 5000;
+  // Group commit: a commit starts at least this long after the previous one started, so
+  // writes that queue meanwhile share one fsync. Bounds the fsyncs to 1/window per second
+  // (an fsync costs the server far more CPU than the writes it makes durable) at the price
+  // of at most this much extra latency on an acknowledgement.
+  std::chrono::microseconds group_window{5000};
   // Receives a message naming the file and SQLite's reason whenever an asynchronous write
   // fails: a group that could not commit, or one binding change or call record that was
   // refused (its `done` gets false as well). Called on the writer thread with no lock of the
