@@ -30,7 +30,11 @@ bool any_matches(const std::vector<std::string>& patterns, std::string_view numb
 }
 
 std::string in_quotes(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
+  // Appended, not `"\"" + std::string(s)`: GCC 12 -O2 warns falsely (-Wrestrict) on that.
+  std::string out = "\"";
+  out += s;
+  out += '"';
+  return out;
 }
 
 std::string trunk_error(const config::Trunk& trunk, std::string_view key, std::string_view reason) {
@@ -176,7 +180,8 @@ std::optional<std::string> DialPlan::did_target(std::size_t t, std::string_view 
   if (!number.empty() && number.front() == '+') {
     other = number.substr(1);
   } else {
-    other = "+" + std::string(number);
+    other = "+";
+    other += number;
   }
   for (const auto& [did, user] : dids) {
     if (did == other) return user;

@@ -66,7 +66,12 @@ bool creates_dialog(sip::Method m) {
 }
 
 std::string host_for_uri(const transport::Endpoint& e) {
-  return e.v6 ? "[" + e.address_string() + "]" : e.address_string();
+  if (!e.v6) return e.address_string();
+  // Appended, not `"[" + ...`: GCC 12 -O2 warns falsely (-Wrestrict) on that.
+  std::string out = "[";
+  out += e.address_string();
+  out += ']';
+  return out;
 }
 
 // RFC 3261 §16.7 step 6: the best of the final responses: a 6xx if any, else one of the
@@ -288,6 +293,15 @@ struct Proxy::State {
       ed.set_header_value(sip::HeaderId::kMaxForwards,
                           std::to_string(request.max_forwards < 0 ? 70 : request.max_forwards - 1));
     }
+    if (!request.via.empty()) {
+      // RFC 3261 §18.2.1, RFC 3581 §4: the sender's Via gets the address and port its request
+      // came from, so the responses relayed back tell a phone behind NAT its mapping.
+      const std::string address = arrival.remote.address_string();
+      const std::string previous =
+          sip::via_with_received(request.via.front(), {address, arrival.remote.port});
+      ed.pop_via();
+      ed.push_via(previous);
+    }
     const std::string branch = txn.new_branch();
     if (branch_out != nullptr) *branch_out = branch;
     ed.push_via("SIP/2.0/" + std::string(via_transport(target.flow.protocol)) + " " +
@@ -403,7 +417,8 @@ struct Proxy::State {
       }
       int code = 0;
       const std::string* best = best_of(finals, &code);
-      if (ctx.ring_expired && (best == nullptr || code == 487)) {
+      // A caller that sent CANCEL gets 487 (§9.2), whenever the ring timeout passed.
+      if (ctx.ring_expired && !ctx.cancelled && (best == nullptr || code == 487)) {
         answer_locally(ctx, 480, "Temporarily Unavailable (no answer)");
         code = 480;
       } else if (best == nullptr) {
