@@ -85,6 +85,14 @@ void Router::on_message(std::string_view bytes, const transport::Flow& flow) {
     txn_.receive_response(message_, flow);
     return;
   }
+  // An OPTIONS to the server itself is answered statelessly (RFC 3261 §8.2.7): a
+  // retransmission is simply answered again, and no transaction is kept for 64*T1 — at
+  // monitoring and keep-alive rates those would be most of the table.
+  if (message_.method == sip::Method::kOptions && !message_.to.params.has("tag") &&
+      targets_this_server(message_.request_uri)) {
+    on_request(kStateless, message_, response_flow(message_.via.front(), flow), 0);
+    return;
+  }
   txn_.receive_request(message_, response_flow(message_.via.front(), flow));
 }
 
@@ -131,6 +139,10 @@ void Router::answer(txn::ServerTxnId id, const sip::Message& request, const tran
   if (spec.to_tag.empty()) spec.to_tag = tag;
   const std::string address = flow.remote.address_string();
   const sip::ReceivedFrom from{address, flow.remote.port};
+  if (id == kStateless) {
+    send_(flow, sip::build_response(request, spec, &from));
+    return;
+  }
   txn_.respond(id, spec.code, sip::build_response(request, spec, &from));
 }
 

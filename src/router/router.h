@@ -83,6 +83,9 @@ class Router final : public transport::Receiver,
   std::uint64_t requests_processed() const { return processed_; }
 
  private:
+  // The transaction id of a request answered without a transaction: answer() sends the
+  // response straight along the flow.
+  static constexpr txn::ServerTxnId kStateless = 0;
   void on_invalid(std::string_view bytes, const transport::Flow& flow, const sip::Error& error);
   void on_register(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow);
   // Sends a registrar's answer in transaction `id`.
