@@ -764,8 +764,10 @@ void Proxy::on_response(txn::ClientTxnId id, const sip::Message& response, const
   const int code = response.status_code;
   if (code == 100) return;  // hop by hop (§16.7 step 5)
 
-  // A provider's challenge: answered once with the trunk's credentials, on a new branch.
-  if ((code == 401 || code == 407) && branch.trunk && !branch.auth_retried && !ctx.final_sent) {
+  // A provider's challenge: answered once with the trunk's credentials, on a new branch —
+  // unless the call was cancelled meanwhile (the new branch would ring with no one to cancel it).
+  if ((code == 401 || code == 407) && branch.trunk && !branch.auth_retried && !ctx.final_sent &&
+      !ctx.cancelled && !ctx.ring_expired) {
     const auto& trunk = s.shared.dial_plan->trunk(*branch.trunk).config;
     if (!trunk.username.empty()) {
       sip::Message sent;

@@ -77,6 +77,14 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 // The top Via with RFC 3261 §18.2.1 received and RFC 3581 rport filled in.
 void append_top_via(std::string& out, const Via& via, const ReceivedFrom& from) {
   out.append("Via: ");
+  out.append(via_with_received(via, from));
+  out.append("\r\n");
+}
+
+}  // namespace
+
+std::string via_with_received(const Via& via, const ReceivedFrom& from) {
+  std::string out;
   // Copy the element, dropping any received/rport it carries; they are re-added below.
   const std::string_view text = via.text;
   const std::size_t params_at =
@@ -94,10 +102,8 @@ void append_top_via(std::string& out, const Via& via, const ReceivedFrom& from) 
     out.append(";rport=");
     append_number(out, from.port);
   }
-  out.append("\r\n");
+  return out;
 }
-
-}  // namespace
 
 std::string_view reason_phrase(int code) {
   for (const Reason& r : kReasons) {

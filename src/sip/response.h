@@ -22,6 +22,11 @@ struct ReceivedFrom {
   std::uint16_t port = 0;
 };
 
+// `via` (one Via value) with RFC 3261 §18.2.1 received and RFC 3581 rport filled in from
+// `from`, any it carried replaced: the top Via of a response built here, and the sender's Via
+// a proxy forwards (§16.6), so that the responses it relays carry them too.
+std::string via_with_received(const Via& via, const ReceivedFrom& from);
+
 struct ResponseSpec {
   int code = 200;
   std::string_view reason;  // empty: reason_phrase(code)
