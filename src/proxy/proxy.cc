@@ -417,10 +417,15 @@ struct Proxy::State {
       }
       int code = 0;
       const std::string* best = best_of(finals, &code);
-      // A caller that sent CANCEL gets 487 (§9.2), whenever the ring timeout passed.
-      if (ctx.ring_expired && !ctx.cancelled && (best == nullptr || code == 487)) {
+      // A caller that sent CANCEL gets 487 (§9.2), whenever the ring timeout passed. A
+      // provider's challenge left unanswered because of either is not the caller's business.
+      const bool challenge = code == 401 || code == 407;
+      if (ctx.ring_expired && !ctx.cancelled && (best == nullptr || code == 487 || challenge)) {
         answer_locally(ctx, 480, "Temporarily Unavailable (no answer)");
         code = 480;
+      } else if (ctx.cancelled && challenge) {
+        answer_locally(ctx, 487);
+        code = 487;
       } else if (best == nullptr) {
         code = ctx.cancelled ? 487 : 408;
         answer_locally(ctx, code);
