@@ -799,7 +799,7 @@ void read_trunks(const toml::table& root, Config& c, std::vector<std::string>& e
     }
     Section s(entry.as_table(), where + ".", errors);
     s.reject_unknown({"name", "host", "port", "transport", "username", "password", "realm",
-                      "from_domain", "outbound", "strip", "prefix", "inbound_sources", "dids",
+                      "outbound", "strip", "prefix", "inbound_sources", "dids",
                       "trusted"});
     const std::size_t errors_at_entry = errors.size();
 
@@ -846,13 +846,6 @@ void read_trunks(const toml::table& root, Config& c, std::vector<std::string>& e
         s.error("password", "required when " + where + ".username is set");
       if (t.username.empty() && !t.password.empty())
         s.error("username", "required when " + where + ".password is set");
-    }
-    if (auto v = s.string("from_domain")) {
-      if (v->empty() || is_domain(*v))
-        t.from_domain = *v;
-      else
-        s.error("from_domain",
-                "must be empty, a host name or an IP address (got " + quote(*v) + ")");
     }
 
     const auto outbound = [](const std::string& p) { return destination_problem(p, false); };
@@ -1147,7 +1140,6 @@ std::string to_toml(const Config& c) {
     // Printed as is: this output must load back as the same configuration.
     line("password", quote(t.password), t.password.empty() ? "" : "secret");
     line("realm", quote(t.realm), t.realm.empty() ? "empty: any realm" : "");
-    line("from_domain", quote(t.from_domain), t.from_domain.empty() ? "empty: host" : "");
     line("outbound", strings(t.outbound));
     line("strip", num(t.strip));
     line("prefix", quote(t.prefix));

@@ -65,7 +65,6 @@ struct Trunk {
   std::string username;                 // digest credentials toward the provider;
   std::string password;                 //   empty: IP authentication (nothing to answer)
   std::string realm;                    // empty: answer any realm the provider challenges with
-  std::string from_domain;              // empty: the trunk's host
   std::vector<std::string> outbound;    // destination patterns routed out through this trunk
   std::uint32_t strip = 0;              // leading digits removed before sending out
   std::string prefix;                   // then prepended

@@ -602,9 +602,6 @@ const ErrorCase kErrorCases[] = {
      "test.toml: trunk[0].username: must not contain '\"', '\\' or control characters"},
     {"trunk_realm_control", "trunk = [{ name = \"c\", host = \"192.0.2.1\", realm = \"a\\nb\" }]\n",
      "test.toml: trunk[0].realm: must not contain '\"', '\\' or control characters"},
-    {"trunk_from_domain",
-     "trunk = [{ name = \"c\", host = \"192.0.2.1\", from_domain = \"a_b\" }]\n",
-     "test.toml: trunk[0].from_domain: must be empty, a host name or an IP address (got \"a_b\")"},
     {"trunk_outbound_local",
      "trunk = [{ name = \"c\", host = \"192.0.2.1\", outbound = [\"local\"] }]\n",
      "test.toml: trunk[0].outbound[0]: \"local\" is only allowed in allowed_destinations"},
@@ -1078,7 +1075,6 @@ TEST(TrunksParse, Defaults) {
   EXPECT_TRUE(t.username.empty());
   EXPECT_TRUE(t.password.empty());
   EXPECT_TRUE(t.realm.empty());
-  EXPECT_TRUE(t.from_domain.empty());
   EXPECT_TRUE(t.outbound.empty());
   EXPECT_EQ(t.strip, 0u);
   EXPECT_TRUE(t.prefix.empty());
@@ -1106,7 +1102,6 @@ transport = "tcp"
 username = "acct42"
 password = "s3cret \"quoted\""
 realm = "carrier.example"
-from_domain = "pbx.example.com"
 outbound = ["+.", "00.", "1NXXNXXXXXX"]
 strip = 2
 prefix = "+1"
@@ -1123,7 +1118,6 @@ trusted = false
   EXPECT_EQ(t.username, "acct42");
   EXPECT_EQ(t.password, "s3cret \"quoted\"");
   EXPECT_EQ(t.realm, "carrier.example");
-  EXPECT_EQ(t.from_domain, "pbx.example.com");
   EXPECT_EQ(t.outbound, (std::vector<std::string>{"+.", "00.", "1NXXNXXXXXX"}));
   EXPECT_EQ(t.strip, 2u);
   EXPECT_EQ(t.prefix, "+1");
@@ -1175,7 +1169,6 @@ TEST(CallsToToml, PrintsEveryKey) {
                           "username = ",
                           "password = ",
                           "realm = ",
-                          "from_domain = ",
                           "outbound = ",
                           "strip = ",
                           "prefix = ",
@@ -1210,7 +1203,6 @@ TEST(CallsToToml, CallsUsersAndTrunksRoundTrip) {
   carrier.username = "acct";
   carrier.password = "p\"a\\ss\tword";
   carrier.realm = "carrier.example";
-  carrier.from_domain = "192.0.2.1";
   carrier.outbound = {"+.", "00."};
   carrier.strip = 2;
   carrier.prefix = "+*#0";
