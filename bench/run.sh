@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # sipwarden side by side with Kamailio and with a stateless responder (the ceiling of the
-# load generator), under the same SIPp scenarios: OPTIONS to the server, and REGISTER with
-# digest auth over 10,000 users; then memory with 100,000 bindings. One command:
+# load generator), under the same SIPp scenarios: OPTIONS to the server, REGISTER with digest
+# auth over 10,000 users, and CALLS: an authenticated call through the proxy (INVITE -> 407 ->
+# INVITE with credentials -> 180 -> 200 -> ACK -> BYE -> 200) from 1,000 callers to a
+# registered SIPp callee (the responder cannot play a call: n/a); then memory with 100,000
+# bindings. One command:
 #
-#   bash bench/run.sh [--rounds N] [--quick] [--workers N] [--scenarios OPTIONS,REGISTER]
-#                     [--no-memory] [--kamailio-options-sl]
+#   bash bench/run.sh [--rounds N] [--quick] [--workers N] [--scenarios OPTIONS,REGISTER,CALLS]
+#                     [--no-memory] [--kamailio-stateless] [--callers N] [--call-ring-ms MS]
+#                     [--call-hold-ms MS] [--start CALLS=RATE,...] [--cap CALLS=RATE,...]
 #
 # Builds the release binary (scripts/build.sh, which installs Kamailio and SIPp from Debian
 # if missing), compiles bench/responder.c, runs the rounds (sipwarden, Kamailio, responder in
 # turn, each freshly started), prints one table and writes bench/results/<timestamp>.json.
-# Full run: 3 rounds, 15 s steps, about 30-45 minutes on 2 cores; --quick: 1 round, 5 s
-# steps, 20,000 bindings, under 5 minutes. Details: docs/performance.md, "Side by side with
-# Kamailio". SIPWARDEN_BIN=/path/to/sipwarden skips the build (dependencies still checked).
+# Full run: 3 rounds, 15 s steps, about 30-45 minutes on 2 cores for OPTIONS and REGISTER,
+# CALLS adds an estimated 15; --quick: 1 round, 4 s steps, 20,000 bindings, a few minutes.
+# --start X=R --cap X=R: a single step at R/s for scenario X (a smoke run on a busy machine).
+# Details: docs/performance.md, "Side by side with Kamailio" and "Calls through the proxy".
+# SIPWARDEN_BIN=/path/to/sipwarden skips the build (dependencies still checked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${SIPWARDEN_BIN:-}" ]; then

@@ -5,9 +5,11 @@ ceiling), under the same SIPp scenarios, on loopback UDP. Python 3 standard libr
 Called by bench/run.sh (which builds sipwarden and the responder); see docs/performance.md,
 "Side by side with Kamailio".
 
-Per round and per scenario (OPTIONS, REGISTER with digest over 10,000 users), the targets are
-run one after the other, always in the same order (sipwarden, Kamailio, responder), each
-freshly started:
+Per round and per scenario (OPTIONS, REGISTER with digest over 10,000 users, CALLS: an
+authenticated call through the proxy from 1,000 callers to one registered SIPp callee), the
+targets are run one after the other, always in the same order (sipwarden, Kamailio, responder),
+each freshly started (for CALLS, the callee is registered at each start; the responder cannot
+play a call and is skipped):
   1. rate search: the highest SIPp call rate completed for STEP seconds with every call
      successful and no retransmission (doubling, then bisection; later rounds start from the
      earlier rounds' result). A step is stopped as soon as SIPp counts a failed call or a
@@ -27,6 +29,7 @@ import csv
 import datetime
 import hashlib
 import json
+import math
 import os
 import random
 import secrets
@@ -46,12 +49,22 @@ ROOT = os.path.dirname(BENCH)
 SCENARIOS = {
     "OPTIONS": os.path.join(BENCH, "scenarios", "options_uac.xml"),
     "REGISTER": os.path.join(BENCH, "scenarios", "register_auth_uac.xml"),
+    # INVITE -> 407 -> ACK -> INVITE with credentials -> 180 -> 200 -> ACK, hold, BYE -> 200
+    "CALLS": os.path.join(BENCH, "scenarios", "bench_call_uac.xml"),
 }
+CALL_UAS = os.path.join(BENCH, "scenarios", "bench_call_uas.xml")  # the callee
+CALL_REG = os.path.join(BENCH, "scenarios", "bench_reg_contact.xml")  # registers the callee
 KAMAILIO_CFG = os.path.join(BENCH, "kamailio", "kamailio.cfg")
 DOMAIN = "127.0.0.1"
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TARGETS = ("sipwarden", "kamailio", "responder")
+# The stateless responder answers every request 200 by itself: it cannot play a call.
+NO_CEILING = ("CALLS",)
+
+
+def targets_for(scenario):
+    return [t for t in TARGETS if not (t == "responder" and scenario in NO_CEILING)]
 
 
 def log(*a):
@@ -313,6 +326,10 @@ other_rate = 0
 failures_per_user = 0
 failures_per_source = 100000
 probed_users = 0
+# CALLS: no toll-fraud limit on the callers (Kamailio has none either); ring_timeout_s default.
+[calls]
+max_concurrent_calls = 0
+max_calls_per_minute = 0
 """ % (DOMAIN, data_dir, workers, port)
 
 
@@ -430,28 +447,98 @@ def num(stat, key):
         return 0.0
 
 
+def port_bound(port):
+    """True when something has bound UDP 127.0.0.1:port."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", port))
+        return False
+    except OSError:
+        return True
+
+
+def end_process(p, grace):
+    """Waits up to `grace` seconds for p (a process started here), then stops it by PID."""
+    try:
+        p.wait(timeout=grace)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(timeout=5)
+
+
+def register_callee(ctx, target):
+    """CALLS: the callee's binding, Contact at the UAS's port (bench_reg_contact.xml, one
+    registration from ctx.reg_port). sipwarden sends UDP requests to the Contact's port when
+    the Contact's address is the source address; Kamailio to the Contact as registered."""
+    with ctx.lock:
+        ctx.sipp_runs += 1
+        stat = os.path.join(ctx.work, "sipp-%d-reg.csv" % ctx.sipp_runs)
+    argv = ["sipp", "-sf", CALL_REG, "-inf", ctx.inject["call_reg"], "-t", "u1",
+            "-i", "127.0.0.1", "-p", str(ctx.reg_port), "-m", "1", "-timeout", "20s",
+            "-nostdin", "-trace_stat", "-stf", stat, "127.0.0.1:%d" % target.port]
+    with open(os.path.join(ctx.work, "sipp-%s-reg.out" % target.name), "ab") as out:
+        subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                       timeout=40)
+    s = read_stat(stat) or {}
+    if int(num(s, "SuccessfulCall(C)")) != 1:
+        raise RuntimeError("%s: the callee's registration failed; see sipp-%s-reg.out" % (
+            target.name, target.name))
+
+
 def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abort_early=True,
              sipp_port=None):
     """One bounded SIPp run against target at `rate` calls/s for `seconds` (or `total` calls).
     Returns a dict; 'passed' means every call succeeded, none was retransmitted, and the
-    rate was kept (SIPp created calls at 95% of the offered rate or more)."""
+    rate was kept (SIPp created calls at 95% of the offered rate or more). For CALLS a SIPp
+    UAS (the registered callee) runs beside the caller, bounded the same way; its failed calls
+    and retransmissions fail the run too."""
     total = total or int(rate * seconds)
+    calls = scenario == "CALLS"
+    # a call lasts its ring (at the callee) and its hold (at the caller) plus the signalling
+    hold_s = (ctx.call_ring_ms + ctx.call_hold_ms) / 1000.0 if calls else 0.0
     with ctx.lock:
         ctx.sipp_runs += 1
         stat = os.path.join(ctx.work, "sipp-%d.csv" % ctx.sipp_runs)
+        uas_stat = os.path.join(ctx.work, "sipp-%d-uas.csv" % ctx.sipp_runs)
+    sipp_timeout = "%ds" % (total / rate + 8 + math.ceil(hold_s))
+    # calls in progress at once: for a call, the hold plus the signalling
+    limit = int(rate * (math.ceil(hold_s) + 3 if calls else 2) + 100)
     argv = ["sipp", "-sf", SCENARIOS[scenario], "-t", "u1", "-i", "127.0.0.1",
             "-p", str(sipp_port or ctx.sipp_port), "-r", str(rate), "-m", str(total),
-            "-l", str(int(rate * 2 + 100)), "-timeout", "%ds" % (total / rate + 8),
+            "-l", str(limit), "-timeout", sipp_timeout,
             "-nostdin", "-buff_size", "4194304", "-trace_stat", "-stf", stat, "-fd", "1"]
+    if calls:
+        argv += ["-d", str(ctx.call_hold_ms), "-trace_err", "-error_file", stat[:-4] + "-err.log"]
     if inject:
         argv += ["-inf", inject]
     argv.append("127.0.0.1:%d" % target.port)
     pids = target.pids()
     out = open(os.path.join(ctx.work, "sipp-%s.out" % target.name), "ab")
+    uas = None
+    if calls:
+        uas = subprocess.Popen(
+            ["sipp", "-sf", CALL_UAS, "-t", "u1", "-i", "127.0.0.1", "-p", str(ctx.uas_port),
+             "-m", str(total), "-d", str(ctx.call_ring_ms), "-timeout", sipp_timeout,
+             "-nostdin", "-buff_size", "4194304", "-trace_stat", "-stf", uas_stat, "-fd", "1",
+             "-trace_err", "-error_file", uas_stat[:-4] + "-err.log"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.time() + 5
+        while not port_bound(ctx.uas_port) and time.time() < deadline and uas.poll() is None:
+            time.sleep(0.05)
+        if not port_bound(ctx.uas_port):
+            end_process(uas, 0)
+            out.close()
+            raise RuntimeError("the SIPp UAS did not start; see sipp-%s.out" % target.name)
     c0, t0 = cpu_ticks(pids), time.time()
     p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     aborted = False
-    hard_deadline = t0 + total / rate + 20
+    hard_deadline = t0 + total / rate + 20 + hold_s
     while p.poll() is None:
         time.sleep(0.25)
         if time.time() > hard_deadline:
@@ -459,8 +546,12 @@ def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abor
             aborted = True
             break
         if abort_early:
-            s = read_stat(stat)
-            if s and (num(s, "FailedCall(C)") > 0 or num(s, "Retransmissions(C)") > 0):
+            bad = False
+            for path in (stat, uas_stat) if calls else (stat,):
+                st = read_stat(path)
+                if st and (num(st, "FailedCall(C)") > 0 or num(st, "Retransmissions(C)") > 0):
+                    bad = True
+            if bad:
                 p.send_signal(signal.SIGTERM)
                 aborted = True
                 break
@@ -470,6 +561,9 @@ def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abor
         p.kill()
         p.wait(timeout=5)
     t1, c1 = time.time(), cpu_ticks(pids)
+    if uas is not None:
+        # It has answered the last BYE unless calls failed: a short grace, then stopped.
+        end_process(uas, 0.5 if aborted else 3)
     out.close()
     rows = read_stats(stat)
     s = rows[-1] if rows else {}
@@ -480,7 +574,12 @@ def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abor
     failed = int(num(s, "FailedCall(C)"))
     retrans = int(num(s, "Retransmissions(C)"))
     callrate = num(s, "CallRate(C)")
+    u = (read_stat(uas_stat) or {}) if calls else {}
+    callee_ok = int(num(u, "SuccessfulCall(C)"))
+    callee_failed = int(num(u, "FailedCall(C)"))
+    callee_retrans = int(num(u, "Retransmissions(C)"))
     passed = (not aborted and ok == total and failed == 0 and retrans == 0 and
+              callee_failed == 0 and callee_retrans == 0 and
               (created_rate >= 0.95 * rate or total < 2 * rate))
     cpu_us = (c1 - c0) * 1e6 / TICKS / ok if ok else None
     r = {"rate": rate, "calls": total, "ok": ok, "failed": failed, "retrans": retrans,
@@ -489,9 +588,16 @@ def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abor
          "aborted": aborted, "passed": passed,
          "server_cpu_s": round((c1 - c0) / TICKS, 3),
          "cpu_us_per_call": round(cpu_us, 2) if cpu_us is not None else None}
+    if calls:
+        r.update({"ring_ms": ctx.call_ring_ms, "hold_ms": ctx.call_hold_ms,
+                  "callee_ok": callee_ok,
+                  "callee_failed": callee_failed, "callee_retrans": callee_retrans})
     log("    %-9s %-8s %6d/s  ok %7d/%-7d failed %-5d retrans %-6d kept %8.1f/s  cpu %s us/call"
-        "  %s" % (target.name, scenario, rate, ok, total, failed, retrans, created_rate,
-           "%.1f" % cpu_us if cpu_us is not None else "-", "pass" if passed else "FAIL"))
+        "%s  %s" % (target.name, scenario, rate, ok, total, failed, retrans, created_rate,
+                    "%.1f" % cpu_us if cpu_us is not None else "-",
+                    "  callee: ok %d failed %d retrans %d" % (callee_ok, callee_failed,
+                                                             callee_retrans) if calls else "",
+                    "pass" if passed else "FAIL"))
     return r
 
 
@@ -511,6 +617,12 @@ def rate_search(ctx, target, scenario, prior, inject):
     def test(r):
         res = run_sipp(ctx, target, scenario, r, ctx.step_s, inject=inject)
         steps.append(res)
+        if scenario == "CALLS" and not res["passed"]:
+            # The calls cut short leave INVITE transactions behind that would reach the next
+            # step's callee (for up to 32 s) as new calls: the next step gets a fresh server.
+            target.stop()
+            target.start()
+            register_callee(ctx, target)
         time.sleep(0.5)
         return res["passed"]
 
@@ -577,6 +689,7 @@ def import_users(ctx, csv_path, tag):
 
 
 def make_target(ctx, name, tag):
+    """A target with the users of `tag` ("reg": REGISTER and OPTIONS, "call": CALLS, "mem")."""
     if name == "sipwarden":
         return Sipwarden(ctx, ctx.sw_template[tag])
     if name == "kamailio":
@@ -645,6 +758,9 @@ def summarize(results):
     for sc in results["scenarios"]:
         s = {}
         for t in TARGETS:
+            if t not in targets_for(sc):
+                s[t] = None  # n/a: the responder cannot play this scenario
+                continue
             s[t] = {
                 "max_rate": med_spread([r[sc][t]["search"]["best"] or None for r in rounds]),
                 "cpu_us_per_call": med_spread([r[sc][t]["cpu"]["cpu_us_per_call"]
@@ -654,6 +770,9 @@ def summarize(results):
         for num_t, den_t, key in (("sipwarden", "kamailio", "sipwarden/kamailio"),
                                   ("sipwarden", "responder", "sipwarden/ceiling"),
                                   ("kamailio", "responder", "kamailio/ceiling")):
+            if den_t not in targets_for(sc):
+                s[key] = None
+                continue
             rr, cr = [], []
             for r in rounds:
                 a, b = r[sc][num_t]["search"]["best"], r[sc][den_t]["search"]["best"]
@@ -668,7 +787,12 @@ def summarize(results):
     return summary
 
 
+NA = object()  # a table cell for a target that cannot play the scenario
+
+
 def fmt(ms, digits=0):
+    if ms is NA:
+        return "n/a"
     if not ms:
         return "-"
     f = "%%.%df" % digits
@@ -687,22 +811,33 @@ def table(results):
     lines.append("-" * len(hdr))
     for sc in results["scenarios"]:
         s = summ[sc]
+
+        def cell(key, metric):  # NA for a target that cannot play the scenario
+            return NA if s.get(key) is None else s[key][metric]
         lines.append("%-9s %-24s %-22s %-22s %-22s %-18s %-18s" % (
-            sc, "max rate (%s)" % ("/s"), fmt(s["sipwarden"]["max_rate"]),
-            fmt(s["kamailio"]["max_rate"]), fmt(s["responder"]["max_rate"]),
-            fmt(s["sipwarden/kamailio"]["max_rate"], 2),
-            fmt(s["sipwarden/ceiling"]["max_rate"], 2)))
+            sc, "max rate (%s)" % ("/s"), fmt(cell("sipwarden", "max_rate")),
+            fmt(cell("kamailio", "max_rate")), fmt(cell("responder", "max_rate")),
+            fmt(cell("sipwarden/kamailio", "max_rate"), 2),
+            fmt(cell("sipwarden/ceiling", "max_rate"), 2)))
         lines.append("%-9s %-24s %-22s %-22s %-22s %-18s %-18s" % (
             "", "CPU us/call @%d/s" % results["cpu_rate"][sc],
-            fmt(s["sipwarden"]["cpu_us_per_call"], 1), fmt(s["kamailio"]["cpu_us_per_call"], 1),
-            fmt(s["responder"]["cpu_us_per_call"], 1),
-            fmt(s["sipwarden/kamailio"]["cpu_us_per_call"], 2),
-            fmt(s["sipwarden/ceiling"]["cpu_us_per_call"], 2)))
+            fmt(cell("sipwarden", "cpu_us_per_call"), 1),
+            fmt(cell("kamailio", "cpu_us_per_call"), 1),
+            fmt(cell("responder", "cpu_us_per_call"), 1),
+            fmt(cell("sipwarden/kamailio", "cpu_us_per_call"), 2),
+            fmt(cell("sipwarden/ceiling", "cpu_us_per_call"), 2)))
     lines.append("")
     lines.append("median [min-max] over %d round(s); ratios are per round (same round's runs)."
                  % len(results["rounds"]))
     lines.append("OPTIONS: one call = one OPTIONS transaction; REGISTER: one call = one "
                  "registration = REGISTER/401 + REGISTER/200 (two transactions).")
+    if "CALLS" in results["scenarios"]:
+        c = results.get("calls") or {}
+        lines.append("CALLS: one call = INVITE/407 + ACK, INVITE/180/200 forwarded + ACK, BYE/200 "
+                     "forwarded, from %s callers to one registered SIPp callee (ringing %s ms, "
+                     "%s ms between ACK and BYE); a call counts only when complete at both ends; "
+                     "responder: n/a (it cannot play a call)." % (
+                         c.get("callers", "?"), c.get("ring_ms", "?"), c.get("hold_ms", "?")))
     mem = results.get("memory")
     if mem:
         lines.append("")
@@ -745,7 +880,17 @@ def main():
     ap.add_argument("--responder", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--scenarios", default="OPTIONS,REGISTER")
+    ap.add_argument("--scenarios", default="OPTIONS,REGISTER,CALLS")
+    ap.add_argument("--callers", type=int, default=1000,
+                    help="CALLS: users placing the calls (each call is placed by the next one)")
+    ap.add_argument("--call-hold-ms", type=int, default=500,
+                    help="CALLS: time between the ACK and the BYE of each call")
+    ap.add_argument("--call-ring-ms", type=int, default=200,
+                    help="CALLS: time between the callee's 180 and its 200")
+    ap.add_argument("--start", default="",
+                    help="first rate of the search, per scenario: CALLS=200,REGISTER=500")
+    ap.add_argument("--cap", default="",
+                    help="highest rate tried, per scenario (--start X --cap X: one step at X)")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--kamailio-stateless", action="store_true",
                     help="Kamailio answers OPTIONS and REGISTER without transactions, as the "
@@ -763,37 +908,72 @@ def main():
     ctx.sipp_runs = 0
     ctx.lock = threading.Lock()
     ctx.sipp_port = free_udp_port()
+    # CALLS: the callee (SIPp UAS) and the SIPp that registers it, each on its own port
+    ctx.uas_port = free_udp_port()
+    while ctx.uas_port == ctx.sipp_port:
+        ctx.uas_port = free_udp_port()
+    ctx.reg_port = free_udp_port()
+    while ctx.reg_port in (ctx.sipp_port, ctx.uas_port):
+        ctx.reg_port = free_udp_port()
+    ctx.call_hold_ms = args.call_hold_ms
+    ctx.call_ring_ms = args.call_ring_ms
     quick = args.quick
     rounds = args.rounds or (1 if quick else 3)
     ctx.step_s = 4 if quick else 15
     cpu_s = 4 if quick else 10
     ctx.plan = {
-        "start": {"OPTIONS": 5000, "REGISTER": 1500},
-        "cap": {"OPTIONS": 160000, "REGISTER": 96000},
+        "start": {"OPTIONS": 5000, "REGISTER": 1500, "CALLS": 500},
+        "cap": {"OPTIONS": 160000, "REGISTER": 96000, "CALLS": 32000},
         "max_steps_first": 5 if quick else 9,
         "max_steps_later": 3 if quick else 5,
         "resolution": 0.12 if quick else 0.06,
     }
+    for opt, key in ((args.start, "start"), (args.cap, "cap")):
+        for item in filter(None, opt.split(",")):
+            sc, _, rate = item.partition("=")
+            if sc not in SCENARIOS or not rate.isdigit() or int(rate) < 1:
+                ap.error("--%s: expected SCENARIO=RATE, got %r" % (key, item))
+            ctx.plan[key][sc] = int(rate)
     mem_n = 20000 if quick else 100000
     mem_rate = 4000 if quick else 2500
     mem_settle = 40
     ctx.shm_mb = 8192  # tm keeps each transaction 5 s after its answer: ~2 GB at 12,000 reg/s
     scenarios = [s for s in args.scenarios.split(",") if s]
+    for sc in scenarios:
+        if sc not in SCENARIOS:
+            ap.error("--scenarios: unknown scenario %r (known: %s)" % (sc, ",".join(SCENARIOS)))
     started = time.time()
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
 
     log("side by side: %d round(s), %s steps of %d s, %d workers/children, scenarios %s" % (
         rounds, "quick" if quick else "full", ctx.step_s, ctx.workers, ",".join(scenarios)))
-    # The same users for both servers: 10,000 for REGISTER, mem_n for the memory phase.
+    # The same users for both servers: 10,000 for OPTIONS and REGISTER, --callers and a callee
+    # for CALLS, mem_n for the memory phase.
     ctx.sw_template, ctx.kam_db, ctx.inject = {}, {}, {}
-    users = make_users(10000, "b")
-    csv_path, ctx.inject["reg"], ctx.kam_db["reg"] = write_user_files(users, ctx.work, "reg")
-    ctx.sw_template["reg"] = import_users(ctx, csv_path, "reg")
+    if "OPTIONS" in scenarios or "REGISTER" in scenarios:
+        users = make_users(10000, "b")
+        csv_path, ctx.inject["reg"], ctx.kam_db["reg"] = write_user_files(users, ctx.work, "reg")
+        ctx.sw_template["reg"] = import_users(ctx, csv_path, "reg")
     if not args.no_memory:
         users = make_users(mem_n, "m")
         csv_path, ctx.inject["mem"], ctx.kam_db["mem"] = write_user_files(users, ctx.work, "mem")
         ctx.inject["mem10"] = write_user_files(users[:10], ctx.work, "mem10")[1]
         ctx.sw_template["mem"] = import_users(ctx, csv_path, "mem")
+    if "CALLS" in scenarios:
+        # --callers callers and one callee, the same for both servers: the callers in SIPp's
+        # injection file with the callee to call, the callee with the UAS's port (its Contact).
+        callers = make_users(args.callers, "c")
+        callee = make_users(1, "callee")[0]
+        csv_path, _, ctx.kam_db["call"] = write_user_files(callers + [callee], ctx.work, "call")
+        ctx.inject["call"] = os.path.join(ctx.work, "inject_call_uac.csv")
+        with open(ctx.inject["call"], "w") as f:
+            f.write("SEQUENTIAL\n")
+            for name, pw in callers:
+                f.write("%s;%s;%s;\n" % (name, pw, callee[0]))
+        ctx.inject["call_reg"] = os.path.join(ctx.work, "inject_call_reg.csv")
+        with open(ctx.inject["call_reg"], "w") as f:
+            f.write("SEQUENTIAL\n%s;%s;%d;\n" % (callee[0], callee[1], ctx.uas_port))
+        ctx.sw_template["call"] = import_users(ctx, csv_path, "call")
 
     kver = subprocess.run(["kamailio", "-v"], capture_output=True, text=True).stdout
     sver = subprocess.run(["sipp", "-v"], capture_output=True, text=True).stdout
@@ -808,18 +988,25 @@ def main():
         if ctx.kamailio_stateless else "stateful (t_newtran; nonce_count)",
         "kamailio_args": "-x fm -X fm -m %d -M 16" % ctx.shm_mb + (" -A STATELESS" if ctx.kamailio_stateless else ""),
         "cpu_rate": {},
+        "calls": {"callers": args.callers, "ring_ms": args.call_ring_ms,
+                  "hold_ms": args.call_hold_ms,
+                  "ceiling": "n/a (the stateless responder cannot play a call)"}
+        if "CALLS" in scenarios else None,
     }
     prior = {}
     for rnd in range(rounds):
         log("round %d/%d (%.0f s elapsed)" % (rnd + 1, rounds, time.time() - started))
         rr = {}
         for sc in scenarios:
-            inject = ctx.inject["reg"] if sc == "REGISTER" else None
+            inject = {"REGISTER": ctx.inject.get("reg"), "CALLS": ctx.inject.get("call")}.get(sc)
+            tag = "call" if sc == "CALLS" else "reg"
             rr[sc] = {}
-            for name in TARGETS:  # A B C, the same order every round
-                t = make_target(ctx, name, "reg")
+            for name in targets_for(sc):  # A B C, the same order every round
+                t = make_target(ctx, name, tag)
                 t.start()
                 try:
+                    if sc == "CALLS":
+                        register_callee(ctx, t)
                     rr[sc][name] = {"search": rate_search(ctx, t, sc, prior.get((sc, name)),
                                                           inject)}
                 finally:
@@ -830,15 +1017,17 @@ def main():
                 base = min(b for b in both if b) if any(both) else p_start(ctx, sc)
                 results["cpu_rate"][sc] = nice(base / 2)
             rate = results["cpu_rate"][sc]
-            for name in TARGETS:
-                t = make_target(ctx, name, "reg")
+            for name in targets_for(sc):
+                t = make_target(ctx, name, tag)
                 t.start()
                 try:
+                    if sc == "CALLS":
+                        register_callee(ctx, t)
                     rr[sc][name]["cpu"] = run_sipp(ctx, t, sc, rate, cpu_s, inject=inject,
                                                    abort_early=False)
                 finally:
                     t.stop()
-            for name in TARGETS:
+            for name in targets_for(sc):
                 bests = [r[sc][name]["search"]["best"] for r in results["rounds"]] + \
                     [rr[sc][name]["search"]["best"]]
                 good = [b for b in bests if b]
