@@ -123,6 +123,7 @@ struct Proxy::State {
     bool answered = false;
     bool cancelled = false;
     bool ring_expired = false;
+    bool trunk_refused = false;  // a provider challenged the trunk and would not let it in
     base::TimerService::Id ring_timer = 0;
     bool tracks_dialog = false;  // an entry in the DialogTable (call_id, caller_tag)
     std::string call_id, caller_tag;
@@ -426,6 +427,9 @@ struct Proxy::State {
       } else if (ctx.cancelled && challenge) {
         answer_locally(ctx, 487);
         code = 487;
+      } else if (best == nullptr && ctx.trunk_refused && !ctx.cancelled) {
+        answer_locally(ctx, 500, "Server Internal Error (the provider refused the trunk)");
+        code = 500;
       } else if (best == nullptr) {
         code = ctx.cancelled ? 487 : 408;
         answer_locally(ctx, code);
@@ -831,6 +835,13 @@ void Proxy::on_response(txn::ClientTxnId id, const sip::Message& response, const
     return;
   }
   branch.final_code = code;
+  if ((code == 401 || code == 407) && branch.trunk) {
+    // The provider refused the trunk's credentials (or wants some the trunk has none of):
+    // its challenge means nothing to the caller, who could only retry in a loop.
+    ctx.trunk_refused = true;
+    s.maybe_finish(ctx);
+    return;
+  }
   branch.final_response = std::move(bytes);
   if (code >= 600 && !ctx.final_sent) {
     // §16.7 step 5: a 6xx ends the search; the others are cancelled.

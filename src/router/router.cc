@@ -41,7 +41,12 @@ Router::Router(std::uint16_t worker, Shared& shared, SendFn send, base::TimerSer
   }
 }
 
-void Router::send(const transport::Flow& flow, std::string_view bytes) { send_(flow, bytes); }
+void Router::send(const transport::Flow& flow, std::string_view bytes) {
+  // A source banned since its transaction began gets nothing more, not even the
+  // retransmissions of its last answer (its ACK is dropped too, so they would run 64*T1).
+  if (shared_.shield != nullptr && shared_.shield->is_banned(flow.remote)) return;
+  send_(flow, bytes);
+}
 
 std::size_t Router::transactions() const {
   return txn_.server_transactions() + txn_.client_transactions();

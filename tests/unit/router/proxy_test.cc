@@ -1347,9 +1347,38 @@ TEST_F(ProxyTest, NoTrunkAuthRetryAfterTheCallerCancelled) {
   }
   const auto out = deliver(answer(first, 407, "prov-tag", "", extra), udp("198.51.100.1", 5060));
   EXPECT_TRUE(requests(out, "INVITE").empty());
-  const int code = final_code(out);
-  EXPECT_GE(code, 300) << "the caller must get a final answer";
+  EXPECT_EQ(final_code(out), 487);  // the caller cancelled; the provider's 407 is not theirs
   EXPECT_EQ(dialogs_.size(), 0u);
+  EXPECT_EQ(limits_.active("1000"), 0u);
+}
+
+TEST_F(ProxyTest, ProviderRefusingTheTrunkCredentialsGives500NotItsChallenge) {
+  Request r;
+  r.uri = "sip:2125551234@example.com";
+  r.to = "<sip:2125551234@example.com>";
+  const Msg first = sent_to(authenticated(r), "INVITE", "198.51.100.1", 5060);
+  ASSERT_TRUE(first.ok());
+  auth::Secret provider_secret;
+  provider_secret.fill(3);
+  const auth::NonceFactory provider_nonces(provider_secret, std::chrono::seconds(300));
+  const auth::Challenger provider(provider_nonces, provider_secret, {auth::Algorithm::kMd5});
+  std::string extra;
+  for (const std::string& v : provider.challenges("carrier.example", clock_, false)) {
+    extra += "Proxy-Authenticate: " + v + "\r\n";
+  }
+  const Flow trunk = udp("198.51.100.1", 5060);
+  const Msg retry =
+      sent_to(deliver(answer(first, 407, "prov-tag", "", extra), trunk), "INVITE",
+              "198.51.100.1", 5060);
+  ASSERT_TRUE(retry.ok());
+  // The provider does not accept the answer either: the caller could do nothing with its
+  // challenge, so the server ends the call with an error of its own.
+  const auto out = deliver(answer(retry, 407, "prov-tag", "", extra), trunk);
+  const auto finals = finals_to_caller(out);
+  ASSERT_EQ(finals.size(), 1u);
+  EXPECT_EQ(finals[0].code(), 500);
+  EXPECT_EQ(finals[0].bytes.find("Proxy-Authenticate"), std::string::npos);
+  EXPECT_TRUE(requests(out, "INVITE").empty());
   EXPECT_EQ(limits_.active("1000"), 0u);
 }
 
