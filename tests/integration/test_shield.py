@@ -10,7 +10,7 @@ address per role, so a ban earned by one role never hides another.
   127.0.0.1 is banned (event + `ban list`); svcrack does not find the real password although
   its dictionary holds it — and a control run with the shield relaxed shows that the same
   svcrack command does crack it (so "found nothing" means something, PEERS.md); 127.0.0.2
-  still gets its 401.
+  still gets its 401. With the signature list emptied, svmap does list the server.
 - Brute force (own digest client, 127.0.0.3): banned after failures_per_user wrong
   passwords; the real user still registers from 127.0.0.4; `ban remove` lifts the ban.
 - Enumeration without a scanner User-Agent: svwar 0.3.3 stops at the first extension when
@@ -109,6 +109,17 @@ class ScannerTest(ShieldTestCase):
         self.assertIn("found nothing", out, what)
         self.assertNotIn("127.0.0.1:%d" % s.port, out, what)  # the device table
         self.check_scanner_banned(s)
+
+    def test_svmap_sees_the_server_without_the_scanner_signature(self):
+        """Control for test_svmap: with scanner_user_agents = [] svmap finds the server (its
+        OPTIONS is answered like any phone's), so the silence above is the ban at work"""
+        s = self.server(shield=RELAXED)
+        rc, out, what = su.run_tool([su.SVMAP, "-p", str(s.port), "127.0.0.1"], 40,
+                                    cwd=s.tmpdir)
+        self.assertEqual(rc, 0, what)
+        self.assertIn("127.0.0.1:%d" % s.port, out, what)  # the device table
+        self.assertNotIn("found nothing", out, what)
+        self.assertNotIn("127.0.0.1", s.banned_addresses(), what)
 
     def test_svwar(self):
         """svwar gets no answer at all (not even for its first probe); 127.0.0.1 is banned"""
