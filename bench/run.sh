@@ -35,6 +35,11 @@ for tool in kamailio kamcmd sipp cc python3; do
 done
 work=$(mktemp -d /tmp/sipwarden-bench.XXXXXX)
 cc -O2 -Wall -o "$work/responder" bench/responder.c
+# The harness's own load generators (docs/performance.md, "Load generators"): built with
+# warnings as errors so that every run checks they still compile (the scenarios above do not
+# drive them yet; build lines for a manual run are in that section).
+cc -O2 -Wall -Wextra -Werror -o "$work/udpload" bench/udpload.c
+c++ -std=c++20 -O2 -Wall -Wextra -Werror -o "$work/tlsload" bench/tlsload.cc -lssl -lcrypto -pthread
 rc=0
 python3 bench/lib/sidebyside.py --sipwarden "$bin" --responder "$work/responder" \
   --work "$work" --sipwarden-commit "$commit" "$@" || rc=$?

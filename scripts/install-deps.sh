@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format clang-tidy
   # real peers for integration tests and benchmarks
-  sip-tester baresip-core sipvicious nmap kamailio
+  sip-tester baresip-core sipvicious nmap kamailio kamailio-tls-modules
   openssl python3 procps iproute2 tshark bc fail2ban
 )
 
