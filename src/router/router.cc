@@ -44,7 +44,7 @@ Router::Router(std::uint16_t worker, Shared& shared, SendFn send, base::TimerSer
 void Router::send(const transport::Flow& flow, std::string_view bytes) {
   // A source banned since its transaction began gets nothing more, not even the
   // retransmissions of its last answer (its ACK is dropped too, so they would run 64*T1).
-  if (shared_.shield != nullptr && shared_.shield->is_banned(flow.remote)) return;
+  if (!answering_ && shared_.shield != nullptr && shared_.shield->is_banned(flow.remote)) return;
   send_(flow, bytes);
 }
 
@@ -148,7 +148,11 @@ void Router::answer(txn::ServerTxnId id, const sip::Message& request, const tran
     send_(flow, sip::build_response(request, spec, &from));
     return;
   }
+  // The answer to the request that got its source banned still goes out (the ban is news to
+  // the sender only from the next request on); its retransmissions do not.
+  answering_ = true;
   txn_.respond(id, spec.code, sip::build_response(request, spec, &from));
+  answering_ = false;
 }
 
 void Router::challenge(txn::ServerTxnId id, const sip::Message& request,

@@ -102,6 +102,7 @@ class Router final : public transport::Receiver,
   std::uint64_t tag_counter_ = 0;
   const std::uint64_t tag_salt_;
   std::uint64_t processed_ = 0;
+  bool answering_ = false;  // inside answer(): the first send of an answer, not a retransmission
   std::unique_ptr<proxy::Proxy> proxy_;  // null without Shared::proxy
 };
 
