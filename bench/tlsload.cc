@@ -14,8 +14,11 @@
 // and counts as ok only on that 200. At most -n registrations start, none after -t seconds;
 // one without its 200 within -T ms fails (timeout). Prints one JSON object on stdout:
 // connections (open, handshake/connect failures, closed by the server, handshake latency),
-// registrations (started, ok, failed by cause, final status codes), rate_ok, and latency_us
-// {median, p90, p99, max} from the first REGISTER to the 200.
+// registrations (started, ok, failed by cause, final status codes), rate_ok (200s per second,
+// first start to last 200), rate_started (the pace kept: starts per second, first to last
+// start, over start_span_s), and latency_us {median, p90, p99, max} from the first REGISTER
+// to the 200. On stderr, "N of C connections open" once they are and "load ended" once the
+// last registration is done: marks for a caller measuring the server in between.
 //
 // Idle mode (--idle S): opens the connections (with --ping, one OPTIONS each, answered, so the
 // server has served them), holds them S seconds, closes them. With --mem-pid PID it reads
@@ -1004,6 +1007,9 @@ int main(int argc, char** argv) {
     std::vector<std::thread> ts;
     for (auto& w : workers) ts.emplace_back([&w, start] { w->run_load(start); });
     for (auto& t : ts) t.join();
+    // A mark for a caller that measures the server between the two phases (bench/run.sh
+    // counts the server's CPU from "connections open" to this line, handshakes apart).
+    std::fprintf(stderr, "tlsload: load ended after %.2f s\n", (now_us() - start) / 1e6);
   }
   const int64_t end = now_us();
 
@@ -1037,6 +1043,11 @@ int main(int argc, char** argv) {
   } else {
     const double dur =
         all.last_ok_us > all.first_start_us ? (all.last_ok_us - all.first_start_us) / 1e6 : 0;
+    // The pace the registrations were started at (first to last start): whether -r was kept,
+    // whatever the answers' latency.
+    const double start_span = all.last_start_us > all.first_start_us
+                                  ? (all.last_start_us - all.first_start_us) / 1e6
+                                  : 0;
     const uint64_t failed = all.started - all.ok;
     std::string codes;
     for (auto& [k, v] : all.final_codes)
@@ -1047,7 +1058,8 @@ int main(int argc, char** argv) {
         "{\"started\": %llu, \"ok\": %llu, \"failed\": %llu, \"timeouts\": %llu, "
         "\"auth_rejected\": %llu, \"no_md5_challenge\": %llu, \"other_status\": %llu, "
         "\"connection_lost\": %llu, \"final_codes\": {%s}}, \"stray_responses\": %llu, "
-        "\"duration_s\": %.3f, \"rate_ok\": %.0f, \"latency_us\": %s}\n",
+        "\"duration_s\": %.3f, \"rate_ok\": %.0f, \"start_span_s\": %.3f, "
+        "\"rate_started\": %.0f, \"latency_us\": %s}\n",
         users.size(), o.rate, static_cast<unsigned long long>(o.total),
         static_cast<unsigned long long>(all.started), static_cast<unsigned long long>(all.ok),
         static_cast<unsigned long long>(failed), static_cast<unsigned long long>(all.timeouts),
@@ -1055,7 +1067,8 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(all.no_md5_challenge),
         static_cast<unsigned long long>(all.bad_status),
         static_cast<unsigned long long>(all.connection_lost), codes.c_str(),
-        static_cast<unsigned long long>(all.stray), dur, dur > 0 ? all.ok / dur : 0.0, lat.c_str());
+        static_cast<unsigned long long>(all.stray), dur, dur > 0 ? all.ok / dur : 0.0, start_span,
+        start_span > 0 ? (all.started - 1) / start_span : 0.0, lat.c_str());
   }
   workers.clear();
   SSL_CTX_free(ctx);

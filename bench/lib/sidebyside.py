@@ -1,24 +1,32 @@
 #!/usr/bin/env python3
 """sipwarden side by side with Kamailio and with a stateless responder (the load generator's
-ceiling), under the same SIPp scenarios, on loopback UDP. Python 3 standard library only.
+ceiling), under the same loads, on loopback. Python 3 standard library only.
 
 Called by bench/run.sh (which builds sipwarden and the responder); see docs/performance.md,
 "Side by side with Kamailio".
 
-Per round and per scenario (OPTIONS, REGISTER with digest over 10,000 users, CALLS: an
-authenticated call through the proxy from 1,000 callers to one registered SIPp callee), the
-targets are run one after the other, always in the same order (sipwarden, Kamailio, responder),
-each freshly started (for CALLS, the callee is registered at each start; the responder cannot
-play a call and is skipped):
-  1. rate search: the highest SIPp call rate completed for STEP seconds with every call
-     successful and no retransmission (doubling, then bisection; later rounds start from the
-     earlier rounds' result). A step is stopped as soon as SIPp counts a failed call or a
-     retransmission, so failing steps are short.
+Scenarios: under SIPp over UDP, OPTIONS, REGISTER with digest over 10,000 users, CALLS (an
+authenticated call through the proxy from 1,000 callers to one registered SIPp callee); under
+the harness's own load generators, OPTIONS-C (OPTIONS over UDP from bench/udpload.c, several
+local sockets) and TLS-REGISTER (the same digest REGISTER over 1,000 persistent TLS
+connections from bench/tlsload.cc, the same 10,000 users). Per round and per scenario the
+targets are run one after the other, always in the same order (sipwarden, Kamailio,
+responder), each freshly started (for CALLS, the callee is registered at each start; the
+responder cannot play a call nor speak TLS and is skipped there):
+  1. rate search: the highest rate completed for STEP seconds with every call successful
+     (SIPp: no failed call, no retransmission; udpload: every OPTIONS answered 200, none lost;
+     tlsload: every registration started got its 200, every connection open) (doubling, then
+     bisection; later rounds start from the earlier rounds' result). A SIPp step is stopped as
+     soon as SIPp counts a failed call or a retransmission, so failing steps are short.
   2. CPU: the server's user+system time per call (all its threads, or all its processes)
      at one fixed rate for the whole run: half the lower of sipwarden's and Kamailio's
-     first-round rates.
+     first-round rates (for TLS-REGISTER, counted once the connections are open). The same
+     step gives the response times (median and 99th percentile): udpload's and tlsload's
+     own (microseconds), SIPp's per-call response times (-trace_rtt; SIPp's clock ticks in
+     milliseconds) for the SIPp scenarios.
 Then memory: each server loaded with 100,000 users; PSS/RSS (summed over processes) before
-and after 100,000 registrations (one binding per user) at a moderate rate.
+and after 100,000 registrations (one binding per user) at a moderate rate; then, each server
+freshly started with TLS, PSS growth with 5,000 idle TLS connections (tlsload --idle --ping).
 
 Every load is bounded by a call count and a time limit; only processes started here are
 stopped, by PID.
@@ -32,6 +40,7 @@ import json
 import math
 import os
 import random
+import resource
 import secrets
 import shutil
 import signal
@@ -52,15 +61,37 @@ SCENARIOS = {
     # INVITE -> 407 -> ACK -> INVITE with credentials -> 180 -> 200 -> ACK, hold, BYE -> 200
     "CALLS": os.path.join(BENCH, "scenarios", "bench_call_uac.xml"),
 }
+# The harness's own load generators (built by bench/run.sh): scenario -> tool
+C_SCENARIOS = {
+    "OPTIONS-C": "udpload",      # OPTIONS over UDP, -s local sockets
+    "TLS-REGISTER": "tlsload",   # REGISTER with digest over persistent TLS connections
+}
+KNOWN = list(SCENARIOS) + list(C_SCENARIOS)
+# What "one call" is, per scenario, and how its response time is measured (LATENCY_METHOD).
+LATENCY_METHOD = {
+    "OPTIONS": "SIPp -trace_rtt: OPTIONS sent -> 200 (SIPp's millisecond clock)",
+    "REGISTER": "SIPp -trace_rtt: first REGISTER sent -> 200 to the authenticated one "
+                "(the whole registration, 2 transactions; SIPp's millisecond clock)",
+    "CALLS": "SIPp -trace_rtt: INVITE with credentials sent -> 180 through the proxy "
+             "(SIPp's millisecond clock)",
+    "OPTIONS-C": "udpload latency_us: OPTIONS sent -> 200 (microseconds)",
+    "TLS-REGISTER": "tlsload latency_us: first REGISTER sent -> 200 to the authenticated one "
+                    "(the whole registration; microseconds)",
+}
 CALL_UAS = os.path.join(BENCH, "scenarios", "bench_call_uas.xml")  # the callee
 CALL_REG = os.path.join(BENCH, "scenarios", "bench_reg_contact.xml")  # registers the callee
 KAMAILIO_CFG = os.path.join(BENCH, "kamailio", "kamailio.cfg")
 DOMAIN = "127.0.0.1"
 TICKS = os.sysconf("SC_CLK_TCK")
+# sipwarden's max_connections(_per_source) and Kamailio's tcp/tls_max_connections: above the
+# 5,000 idle TLS connections of the memory phase.
+MAX_CONNECTIONS = 16384
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TARGETS = ("sipwarden", "kamailio", "responder")
-# The stateless responder answers every request 200 by itself: it cannot play a call.
-NO_CEILING = ("CALLS",)
+# The stateless responder answers every request 200 by itself, over UDP only: it cannot play
+# a call, nor speak TLS.
+NO_CEILING = ("CALLS", "TLS-REGISTER")
+TLS_SCENARIOS = ("TLS-REGISTER",)
 
 
 def targets_for(scenario):
@@ -214,14 +245,41 @@ def wait_options_200(port, seconds=15.0):
         s.close()
 
 
+def wait_tcp(port, seconds=15.0):
+    """True once 127.0.0.1:port accepts a TCP connection (at most `seconds`)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def make_cert(work):
+    """A self-signed EC P-256 certificate for 127.0.0.1 (both servers use it); (cert, key)."""
+    cert = os.path.join(work, "bench-cert.pem")
+    key = os.path.join(work, "bench-key.pem")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "30", "-subj", "/CN=127.0.0.1", "-addext",
+                        "subjectAltName=IP:127.0.0.1"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30)
+    return cert, key
+
+
 class Target:
     name = "?"
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, tls=False):
         self.ctx = ctx
         self.proc = None
         self.port = None
         self.logf = None
+        self.tls = tls          # a TLS listener too (TLS-REGISTER, idle TLS memory)
+        self.tls_port = None
 
     def pids(self):
         return [self.proc.pid]
@@ -233,6 +291,10 @@ class Target:
         if not wait_options_200(self.port):
             self.stop()
             raise RuntimeError("%s did not answer OPTIONS; see %s" % (self.name, logname))
+        if self.tls_port and not wait_tcp(self.tls_port):
+            self.stop()
+            raise RuntimeError("%s does not accept TLS connections; see %s" % (self.name,
+                                                                               logname))
 
     def stop(self):
         if self.proc is None:
@@ -272,18 +334,24 @@ def _zombie(pid):
 class Sipwarden(Target):
     name = "sipwarden"
 
-    def __init__(self, ctx, template):
-        super().__init__(ctx)
+    def __init__(self, ctx, template, tls=False):
+        super().__init__(ctx, tls)
         self.template = template  # a data_dir with the users imported
 
     def start(self):
         self.port = free_udp_port()
+        self.tls_port = None
+        if self.tls:
+            self.tls_port = free_udp_port()
+            while self.tls_port == self.port:
+                self.tls_port = free_udp_port()
         data = os.path.join(self.ctx.work, "sw-data-run")
         shutil.rmtree(data, ignore_errors=True)
         shutil.copytree(self.template, data)
         conf = os.path.join(self.ctx.work, "sw-run.toml")
         with open(conf, "w") as f:
-            f.write(sipwarden_toml(data, self.ctx.workers, self.port))
+            f.write(sipwarden_toml(data, self.ctx.workers, self.port, self.tls_port,
+                                   self.ctx.cert if self.tls else None))
         self.conf = conf
         self._spawn([self.ctx.sipwarden, "serve", "--config", conf], "sipwarden.log")
 
@@ -298,7 +366,19 @@ class Sipwarden(Target):
             return None
 
 
-def sipwarden_toml(data_dir, workers, port):
+def sipwarden_toml(data_dir, workers, port, tls_port=None, cert=None):
+    """The benchmark's configuration; with tls_port, a TLS listener there with cert (a
+    (certificate, key) pair)."""
+    tls = ""
+    if tls_port:
+        tls = """[[listen]]
+transport = "tls"
+address = "127.0.0.1"
+port = %d
+[tls]
+certificate = "%s"
+private_key = "%s"
+""" % (tls_port, cert[0], cert[1])
     return """[server]
 domain = "%s"
 data_dir = "%s"
@@ -309,7 +389,7 @@ shutdown_grace_ms = 0
 transport = "udp"
 address = "127.0.0.1"
 port = %d
-[registrar]
+%s[registrar]
 min_expires = 60
 max_expires = 3600
 default_expires = 3600
@@ -330,14 +410,19 @@ probed_users = 0
 [calls]
 max_concurrent_calls = 0
 max_calls_per_minute = 0
-""" % (DOMAIN, data_dir, workers, port)
+# TLS-REGISTER and the idle TLS memory: 1,000 and 5,000 connections from one address (the
+# default allows 64 per source and 10,000 in all).
+[connections]
+max_connections = %d
+max_connections_per_source = %d
+""" % (DOMAIN, data_dir, workers, port, tls, MAX_CONNECTIONS, MAX_CONNECTIONS)
 
 
 class Kamailio(Target):
     name = "kamailio"
 
-    def __init__(self, ctx, dbdir, shm_mb):
-        super().__init__(ctx)
+    def __init__(self, ctx, dbdir, shm_mb, tls=False):
+        super().__init__(ctx, tls)
         self.dbdir = dbdir
         self.shm_mb = shm_mb
         self.ctl = None
@@ -356,6 +441,16 @@ class Kamailio(Target):
                 "-A", 'CTLSOCK="unix:%s"' % self.ctl]
         if self.ctx.kamailio_stateless:
             argv += ["-A", "STATELESS"]
+        self.tls_port = None
+        if self.tls:
+            self.tls_port = free_udp_port()
+            while self.tls_port == self.port:
+                self.tls_port = free_udp_port()
+            argv += ["-A", "WITH_TLS", "-A", 'TLSCFG="%s"' % kamailio_tls_cfg(self.ctx),
+                     "-A", "MAXCONN=%d" % MAX_CONNECTIONS,
+                     # no higher than the hard limit: raising it may not be permitted
+                     "-A", "OPENFILES=%d" % open_files(),
+                     "-l", "tls:127.0.0.1:%d" % self.tls_port]
         self._spawn(argv, "kamailio.log")
 
     def shm_used(self):
@@ -386,6 +481,22 @@ class Kamailio(Target):
             return int(out.strip().split("=")[-1])
         except (OSError, subprocess.TimeoutExpired, ValueError):
             return None
+
+
+def open_files():
+    """The open-files limit to give Kamailio (open_files_limit): the current hard limit."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def kamailio_tls_cfg(ctx):
+    """The tls module's configuration: the benchmark certificate, no client certificates."""
+    path = os.path.join(ctx.work, "kamailio-tls.cfg")
+    with open(path, "w") as f:
+        f.write("[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+                "require_certificate = no\ncertificate = %s\nprivate_key = %s\n\n"
+                "[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+                "require_certificate = no\n" % ctx.cert)
+    return path
 
 
 class Responder(Target):
@@ -491,8 +602,177 @@ def register_callee(ctx, target):
             target.name, target.name))
 
 
+def quantiles_ms(values):
+    """{"p50_ms", "p99_ms", "max_ms", "samples"} of a list of milliseconds (nearest rank, as
+    udpload and tlsload compute theirs), or None when empty."""
+    if not values:
+        return None
+    v = sorted(values)
+
+    def q(x):
+        return v[min(len(v), max(1, math.ceil(x * len(v)))) - 1]
+    return {"p50_ms": round(q(0.5), 3), "p99_ms": round(q(0.99), 3), "max_ms": round(v[-1], 3),
+            "samples": len(v)}
+
+
+def read_rtt(directory, pid):
+    """SIPp's -trace_rtt file (Date_ms;response_time_ms;rtd_no), response times of rtd 1."""
+    out = []
+    for name in os.listdir(directory):
+        if name.endswith("_%d_rtt.csv" % pid):
+            path = os.path.join(directory, name)
+            with open(path) as f:
+                for line in f:
+                    parts = line.strip().split(";")
+                    if len(parts) >= 3 and parts[2] == "1":
+                        try:
+                            out.append(float(parts[1]))
+                        except ValueError:
+                            pass
+    return out
+
+
+def run_step(ctx, target, scenario, rate, seconds, inject=None, abort_early=True,
+             latency=False):
+    """One bounded load step of `scenario` at `rate`/s for `seconds` with the scenario's load
+    generator (SIPp, udpload or tlsload); the same result keys whichever it is."""
+    if scenario == "OPTIONS-C":
+        return run_udpload(ctx, target, rate, seconds)
+    if scenario == "TLS-REGISTER":
+        return run_tlsload(ctx, target, rate, seconds)
+    return run_sipp(ctx, target, scenario, rate, seconds, inject=inject,
+                    abort_early=abort_early, rtt=latency)
+
+
+def run_udpload(ctx, target, rate, seconds):
+    """OPTIONS-C: bench/udpload.c at `rate`/s for `seconds` from ctx.udp_sockets local
+    sockets. Passes when every OPTIONS was sent within the time (the rate was kept) and
+    answered 200, none lost, late or answered otherwise. CPU over the whole run (udpload has
+    no set-up phase beyond binding its sockets)."""
+    total = int(rate * seconds)
+    window = max(1000, rate)  # one second of requests outstanding at most
+    argv = [ctx.udpload, "-n", str(total), "-t", str(int(seconds) + 1), "-r", str(rate),
+            "-w", str(window), "-T", "2000", "-s", str(ctx.udp_sockets),
+            "127.0.0.1:%d" % target.port]
+    pids = target.pids()
+    errf = open(os.path.join(ctx.work, "udpload-%s.err" % target.name), "ab")
+    c0, t0 = cpu_ticks(pids), time.time()
+    try:
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=errf, stdin=subprocess.DEVNULL,
+                           timeout=seconds + 40)
+    except subprocess.TimeoutExpired:  # subprocess.run has killed it
+        r = None
+    t1, c1 = time.time(), cpu_ticks(pids)
+    errf.close()
+    try:
+        j = json.loads(r.stdout.decode().strip().splitlines()[-1]) if r else {}
+    except (ValueError, IndexError):
+        j = {}
+    sent, answered = j.get("sent", 0), j.get("answered", 0)
+    passed = bool(j) and (sent == total and answered == total and j.get("lost", 1) == 0 and
+                          j.get("other_responses", 1) == 0 and j.get("late", 1) == 0 and
+                          j.get("send_errors", 1) == 0 and
+                          (j.get("rate_sent", 0) >= 0.95 * rate or total < 2 * rate))
+    cpu_us = (c1 - c0) * 1e6 / TICKS / answered if answered else None
+    lat = j.get("latency_us") or {}
+    res = {"rate": rate, "calls": total, "ok": answered, "failed": total - answered,
+           "retrans": 0, "lost": j.get("lost"), "other_responses": j.get("other_responses"),
+           "late": j.get("late"), "rate_sent": j.get("rate_sent"),
+           "rate_answered": j.get("rate_answered"), "created_rate": j.get("rate_sent", 0),
+           "wall_s": round(t1 - t0, 2), "aborted": r is None, "passed": passed,
+           "server_cpu_s": round((c1 - c0) / TICKS, 3),
+           "cpu_us_per_call": round(cpu_us, 2) if cpu_us is not None else None,
+           "latency": {"p50_ms": lat["median"] / 1000.0, "p99_ms": lat["p99"] / 1000.0,
+                       "max_ms": lat["max"] / 1000.0, "samples": answered}
+           if lat and answered else None,
+           "udpload": j}
+    log("    %-9s %-12s %6d/s  200 %7d/%-7d lost %-5d other %-4d sent at %8.0f/s  cpu %s us/req"
+        "  p50 %s p99 %s ms  %s" % (
+            target.name, "OPTIONS-C", rate, answered, total, j.get("lost", -1),
+            j.get("other_responses", -1), j.get("rate_sent", 0),
+            "%.1f" % cpu_us if cpu_us is not None else "-",
+            lat.get("median", 0) / 1000.0, lat.get("p99", 0) / 1000.0,
+            "pass" if passed else "FAIL"))
+    return res
+
+
+def run_tlsload(ctx, target, rate, seconds):
+    """TLS-REGISTER: bench/tlsload.cc over ctx.tls_connections persistent TLS connections to
+    target.tls_port, registrations started at `rate`/s for `seconds` (the users of the
+    REGISTER scenario in turn). Passes when every connection opened (none refused, failed or
+    closed by the server), every registration was started within the time (the rate was
+    kept) and got its 200. The server's CPU is counted from the moment tlsload reports the
+    connections open to the end of the load (handshakes apart: reported per connection)."""
+    total = int(rate * seconds)
+    n = ctx.tls_connections
+    argv = [ctx.tlsload, "-u", ctx.users_csv["reg"], "-c", str(n), "-r", str(rate),
+            "-n", str(total), "-t", str(int(seconds) + 1), "-T", "5000",
+            "-j", str(ctx.tls_threads), "-H", "64", "-C", "60000",
+            "127.0.0.1:%d" % target.tls_port]
+    pids = target.pids()
+    errpath = os.path.join(ctx.work, "tlsload-%s.err" % target.name)
+    errf = open(errpath, "a")
+    marks = {}
+    c0, t0 = cpu_ticks(pids), time.time()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL, text=True)
+    killer = threading.Timer(60 + seconds + 5 + 40, p.kill)  # connect + load + timeout, bounded
+    killer.start()
+    try:
+        for line in p.stderr:  # progress lines; "connections open" and "load ended" are marks
+            now = time.time()
+            if "connections open" in line and "open" not in marks:
+                marks["open"] = (now, cpu_ticks(pids))
+            elif "load ended" in line and "end" not in marks:
+                marks["end"] = (now, cpu_ticks(pids))
+            errf.write(line)
+        out = p.stdout.read()
+        p.wait(timeout=30)
+    finally:
+        killer.cancel()
+        errf.close()
+    t1, c1 = time.time(), cpu_ticks(pids)
+    try:
+        j = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        j = {}
+    conns = j.get("connections", {})
+    regs = j.get("registrations", {})
+    ok, started = regs.get("ok", 0), regs.get("started", 0)
+    passed = bool(j) and (conns.get("open") == n and conns.get("connect_failures") == 0 and
+                          conns.get("handshake_failures") == 0 and
+                          conns.get("closed_by_server") == 0 and started == total and
+                          ok == total and regs.get("failed", 1) == 0 and
+                          (j.get("rate_started", 0) >= 0.95 * rate or total < 2 * rate))
+    # CPU of the registrations only: from "open" to "load ended" (the whole run without marks)
+    ca, ta = marks.get("open", (t0, c0))[1], marks.get("open", (t0, c0))[0]
+    cb, tb = marks.get("end", (t1, c1))[1], marks.get("end", (t1, c1))[0]
+    cpu_us = (cb - ca) * 1e6 / TICKS / ok if ok else None
+    hs_us = (ca - c0) * 1e6 / TICKS / conns["open"] if conns.get("open") and \
+        "open" in marks else None
+    lat = j.get("latency_us") or {}
+    res = {"rate": rate, "calls": total, "ok": ok, "failed": total - ok, "retrans": 0,
+           "started": started, "connections_open": conns.get("open"),
+           "rate_ok": j.get("rate_ok"), "created_rate": j.get("rate_started", 0),
+           "wall_s": round(t1 - t0, 2), "load_s": round(tb - ta, 2), "aborted": False,
+           "passed": passed, "server_cpu_s": round((cb - ca) / TICKS, 3),
+           "cpu_us_per_call": round(cpu_us, 2) if cpu_us is not None else None,
+           "cpu_us_per_handshake": round(hs_us, 1) if hs_us is not None else None,
+           "latency": {"p50_ms": lat["median"] / 1000.0, "p99_ms": lat["p99"] / 1000.0,
+                       "max_ms": lat["max"] / 1000.0, "samples": ok}
+           if lat and ok else None,
+           "tlsload": j}
+    log("    %-9s %-12s %6d/s  ok %7d/%-7d (started %d) conns %s/%d  started at %6.0f/s  cpu %s us/reg"
+        " (%s us/handshake)  p50 %s p99 %s ms  %s" % (
+            target.name, "TLS-REGISTER", rate, ok, total, started, conns.get("open"), n,
+            j.get("rate_started", 0), "%.1f" % cpu_us if cpu_us is not None else "-",
+            "%.0f" % hs_us if hs_us is not None else "-", lat.get("median", 0) / 1000.0,
+            lat.get("p99", 0) / 1000.0, "pass" if passed else "FAIL"))
+    return res
+
+
 def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abort_early=True,
-             sipp_port=None):
+             sipp_port=None, rtt=False):
     """One bounded SIPp run against target at `rate` calls/s for `seconds` (or `total` calls).
     Returns a dict; 'passed' means every call succeeded, none was retransmitted, and the
     rate was kept (SIPp created calls at 95% of the offered rate or more). For CALLS a SIPp
@@ -517,6 +797,11 @@ def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abor
         argv += ["-d", str(ctx.call_hold_ms), "-trace_err", "-error_file", stat[:-4] + "-err.log"]
     if inject:
         argv += ["-inf", inject]
+    rtt_dir = None
+    if rtt:  # per-call response times (rtd 1 of the scenario) in <scenario>_<pid>_rtt.csv
+        rtt_dir = os.path.join(ctx.work, "rtt-%d" % ctx.sipp_runs)
+        os.makedirs(rtt_dir, exist_ok=True)
+        argv += ["-trace_rtt", "-rtt_freq", "1000"]
     argv.append("127.0.0.1:%d" % target.port)
     pids = target.pids()
     out = open(os.path.join(ctx.work, "sipp-%s.out" % target.name), "ab")
@@ -536,7 +821,8 @@ def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abor
             out.close()
             raise RuntimeError("the SIPp UAS did not start; see sipp-%s.out" % target.name)
     c0, t0 = cpu_ticks(pids), time.time()
-    p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         cwd=rtt_dir)
     aborted = False
     hard_deadline = t0 + total / rate + 20 + hold_s
     while p.poll() is None:
@@ -588,16 +874,21 @@ def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abor
          "aborted": aborted, "passed": passed,
          "server_cpu_s": round((c1 - c0) / TICKS, 3),
          "cpu_us_per_call": round(cpu_us, 2) if cpu_us is not None else None}
+    if rtt_dir:
+        r["latency"] = quantiles_ms(read_rtt(rtt_dir, p.pid))
+        shutil.rmtree(rtt_dir, ignore_errors=True)
     if calls:
         r.update({"ring_ms": ctx.call_ring_ms, "hold_ms": ctx.call_hold_ms,
                   "callee_ok": callee_ok,
                   "callee_failed": callee_failed, "callee_retrans": callee_retrans})
+    lat = r.get("latency")
     log("    %-9s %-8s %6d/s  ok %7d/%-7d failed %-5d retrans %-6d kept %8.1f/s  cpu %s us/call"
-        "%s  %s" % (target.name, scenario, rate, ok, total, failed, retrans, created_rate,
-                    "%.1f" % cpu_us if cpu_us is not None else "-",
-                    "  callee: ok %d failed %d retrans %d" % (callee_ok, callee_failed,
-                                                             callee_retrans) if calls else "",
-                    "pass" if passed else "FAIL"))
+        "%s%s  %s" % (target.name, scenario, rate, ok, total, failed, retrans, created_rate,
+                      "%.1f" % cpu_us if cpu_us is not None else "-",
+                      "  callee: ok %d failed %d retrans %d" % (callee_ok, callee_failed,
+                                                               callee_retrans) if calls else "",
+                      "  p50 %s p99 %s ms" % (lat["p50_ms"], lat["p99_ms"]) if lat else "",
+                      "pass" if passed else "FAIL"))
     return r
 
 
@@ -615,7 +906,7 @@ def rate_search(ctx, target, scenario, prior, inject):
     max_steps = p["max_steps_first"] if prior is None else p["max_steps_later"]
 
     def test(r):
-        res = run_sipp(ctx, target, scenario, r, ctx.step_s, inject=inject)
+        res = run_step(ctx, target, scenario, r, ctx.step_s, inject=inject)
         steps.append(res)
         if scenario == "CALLS" and not res["passed"]:
             # The calls cut short leave INVITE transactions behind that would reach the next
@@ -688,12 +979,13 @@ def import_users(ctx, csv_path, tag):
     return data
 
 
-def make_target(ctx, name, tag):
-    """A target with the users of `tag` ("reg": REGISTER and OPTIONS, "call": CALLS, "mem")."""
+def make_target(ctx, name, tag, tls=False):
+    """A target with the users of `tag` ("reg": REGISTER and OPTIONS, "call": CALLS, "mem");
+    tls: with a TLS listener too (tls_port)."""
     if name == "sipwarden":
-        return Sipwarden(ctx, ctx.sw_template[tag])
+        return Sipwarden(ctx, ctx.sw_template[tag], tls)
     if name == "kamailio":
-        return Kamailio(ctx, ctx.kam_db[tag], ctx.shm_mb)
+        return Kamailio(ctx, ctx.kam_db[tag], ctx.shm_mb, tls)
     return Responder(ctx)
 
 
@@ -744,12 +1036,69 @@ def memory_phase(ctx, name, n, rate, settle_s, out):
         t.stop()
 
 
+def tls_idle_phase(ctx, name, n, hold_s, out):
+    """PSS growth of a freshly started server (TLS listener) with n idle TLS connections,
+    each having carried one OPTIONS (tlsload --idle --ping --mem-pid: the server's Rss and Pss,
+    summed over its processes, before the first connection and 2 s after the pings); the
+    result goes to out[name]. For Kamailio, shared memory in use before and at that point."""
+    t = make_target(ctx, name, "mem", tls=True)
+    t.start()
+    try:
+        time.sleep(2)
+        shm0 = t.shm_used() if name == "kamailio" else None
+        shm1 = None
+        argv = [ctx.tlsload, "--idle", str(hold_s), "--ping", "--mem-pid", str(t.proc.pid),
+                "-c", str(n), "-H", "64", "-C", "120000", "-T", "10000",
+                "127.0.0.1:%d" % t.tls_port]
+        errf = open(os.path.join(ctx.work, "tlsload-idle-%s.err" % name), "a")
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, text=True)
+        killer = threading.Timer(120 + 10 + hold_s + 60, p.kill)
+        killer.start()
+        try:
+            for line in p.stderr:
+                # printed right after tlsload's "after" reading, while the connections are open
+                if "holding the connections" in line and name == "kamailio":
+                    shm1 = t.shm_used()
+                errf.write(line)
+            text = p.stdout.read()
+            p.wait(timeout=30)
+        finally:
+            killer.cancel()
+            errf.close()
+        try:
+            j = json.loads(text.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            j = {}
+        mem = j.get("server_memory") or {}
+        conns = j.get("connections") or {}
+        m = dict(mem)
+        m.update({"requested": n, "open": conns.get("open"), "pings_ok": j.get("pings_ok"),
+                  "open_s": conns.get("open_s"), "held_s": j.get("held_s"),
+                  "complete": bool(mem) and conns.get("open") == n and j.get("pings_ok") == n})
+        if shm0 is not None and shm1 is not None and conns.get("open"):
+            m.update({"shm_used_before": shm0, "shm_used_after": shm1,
+                      "shm_per_connection_bytes": round((shm1 - shm0) / conns["open"], 1)})
+        log("  TLS idle %-9s %s/%d open, %s pinged: PSS %s -> %s KiB = %s B/connection" % (
+            name, conns.get("open"), n, j.get("pings_ok"), mem.get("pss_before_kib"),
+            mem.get("pss_after_kib"), mem.get("pss_per_connection_bytes")))
+        out[name] = m
+    finally:
+        t.stop()
+
+
 def med_spread(values):
     v = [x for x in values if x is not None]
     if not v:
         return None
     return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v),
             "values": v}
+
+
+def latency_of(run, key):
+    cpu = run.get("cpu") or {}
+    lat = cpu.get("latency") if cpu.get("passed") else None
+    return lat.get(key) if lat else None
 
 
 def summarize(results):
@@ -766,6 +1115,9 @@ def summarize(results):
                 "cpu_us_per_call": med_spread([r[sc][t]["cpu"]["cpu_us_per_call"]
                                                if r[sc][t].get("cpu", {}).get("passed")
                                                else None for r in rounds]),
+                # response times at the CPU step (half the lower max rate), when it passed
+                "latency_p50_ms": med_spread([latency_of(r[sc][t], "p50_ms") for r in rounds]),
+                "latency_p99_ms": med_spread([latency_of(r[sc][t], "p99_ms") for r in rounds]),
             }
         for num_t, den_t, key in (("sipwarden", "kamailio", "sipwarden/kamailio"),
                                   ("sipwarden", "responder", "sipwarden/ceiling"),
@@ -801,10 +1153,17 @@ def fmt(ms, digits=0):
     return (f + " [" + f + "-" + f + "]") % (ms["median"], ms["min"], ms["max"])
 
 
+def fmt_ms(ms):
+    if not ms:
+        return "-"
+    digits = 3 if ms["median"] < 1 else 2 if ms["median"] < 10 else 1
+    return fmt(ms, digits)
+
+
 def table(results):
     summ = results["summary"]
     lines = []
-    hdr = "%-9s %-24s %-22s %-22s %-22s %-18s %-18s" % (
+    hdr = "%-12s %-24s %-22s %-22s %-22s %-18s %-18s" % (
         "scenario", "metric", "sipwarden", "kamailio", "ceiling (responder)",
         "sipwarden/kamailio", "sipwarden/ceiling")
     lines.append(hdr)
@@ -814,23 +1173,60 @@ def table(results):
 
         def cell(key, metric):  # NA for a target that cannot play the scenario
             return NA if s.get(key) is None else s[key][metric]
-        lines.append("%-9s %-24s %-22s %-22s %-22s %-18s %-18s" % (
+        lines.append("%-12s %-24s %-22s %-22s %-22s %-18s %-18s" % (
             sc, "max rate (%s)" % ("/s"), fmt(cell("sipwarden", "max_rate")),
             fmt(cell("kamailio", "max_rate")), fmt(cell("responder", "max_rate")),
             fmt(cell("sipwarden/kamailio", "max_rate"), 2),
             fmt(cell("sipwarden/ceiling", "max_rate"), 2)))
-        lines.append("%-9s %-24s %-22s %-22s %-22s %-18s %-18s" % (
+        lines.append("%-12s %-24s %-22s %-22s %-22s %-18s %-18s" % (
             "", "CPU us/call @%d/s" % results["cpu_rate"][sc],
             fmt(cell("sipwarden", "cpu_us_per_call"), 1),
             fmt(cell("kamailio", "cpu_us_per_call"), 1),
             fmt(cell("responder", "cpu_us_per_call"), 1),
             fmt(cell("sipwarden/kamailio", "cpu_us_per_call"), 2),
             fmt(cell("sipwarden/ceiling", "cpu_us_per_call"), 2)))
+    if results["scenarios"]:
+        lines.append("")
+        lines.append("Response times at the CPU step (half the lower of sipwarden's and "
+                     "Kamailio's first-round max rates), ms:")
+        lh = "%-12s %-10s %8s %-20s %-20s %s" % ("scenario", "target", "rate/s", "p50 (ms)",
+                                                  "p99 (ms)", "samples")
+        lines.append(lh)
+        lines.append("-" * len(lh))
+        for sc in results["scenarios"]:
+            for t in TARGETS:
+                st = summ[sc].get(t)
+                if st is None:
+                    lines.append("%-12s %-10s %8d %-20s %-20s" % (sc, t, results["cpu_rate"][sc],
+                                                                 "n/a", "n/a"))
+                    continue
+                samples = [(r[sc][t].get("cpu") or {}).get("latency") for r in results["rounds"]]
+                samples = [x["samples"] for x in samples if x]
+                lines.append("%-12s %-10s %8d %-20s %-20s %s" % (
+                    sc, t, results["cpu_rate"][sc], fmt_ms(st.get("latency_p50_ms")),
+                    fmt_ms(st.get("latency_p99_ms")),
+                    "/".join(str(x) for x in samples) or "-"))
+        for sc in results["scenarios"]:
+            lines.append("  %s: %s" % (sc, LATENCY_METHOD[sc]))
     lines.append("")
     lines.append("median [min-max] over %d round(s); ratios are per round (same round's runs)."
                  % len(results["rounds"]))
-    lines.append("OPTIONS: one call = one OPTIONS transaction; REGISTER: one call = one "
-                 "registration = REGISTER/401 + REGISTER/200 (two transactions).")
+    if set(results["scenarios"]) & {"OPTIONS", "REGISTER", "TLS-REGISTER"}:
+        lines.append("OPTIONS: one call = one OPTIONS transaction; REGISTER: one call = one "
+                     "registration = REGISTER/401 + REGISTER/200 (two transactions).")
+    if "OPTIONS-C" in results["scenarios"]:
+        o = results.get("options_c") or {}
+        lines.append("OPTIONS-C: OPTIONS over UDP from bench/udpload.c, %s local sockets (spread "
+                     "over SO_REUSEPORT workers), at most max(1000, rate) outstanding; a step "
+                     "passes when every OPTIONS is answered 200 and none is lost." % (
+                         o.get("sockets", "?")))
+    if "TLS-REGISTER" in results["scenarios"]:
+        c = results.get("tls") or {}
+        lines.append("TLS-REGISTER: the REGISTER above over %s persistent TLS connections from "
+                     "bench/tlsload.cc (%s threads), one registration at a time per "
+                     "connection; CPU counted once the connections are open (handshakes "
+                     "apart); responder: n/a (no TLS)." % (c.get("connections", "?"),
+                                                           c.get("threads", "?")))
     if "CALLS" in results["scenarios"]:
         c = results.get("calls") or {}
         lines.append("CALLS: one call = INVITE/407 + ACK, INVITE/180/200 forwarded + ACK, BYE/200 "
@@ -865,6 +1261,32 @@ def table(results):
         if a and b and b["pss_per_binding_bytes"] > 0:
             lines.append("  sipwarden/kamailio per binding (PSS): %.2f" % (
                 a["pss_per_binding_bytes"] / b["pss_per_binding_bytes"]))
+        ti = mem.get("tls_idle")
+        if ti:
+            lines.append("")
+            lines.append("memory per idle TLS connection: %d connections (one OPTIONS each), "
+                         "freshly started servers, PSS growth / open connections "
+                         "(tlsload --idle --ping --mem-pid):" % ti["connections"])
+            for t in ("sipwarden", "kamailio"):
+                m = ti.get(t)
+                if not m:
+                    continue
+                extra = ""
+                if m.get("shm_per_connection_bytes") is not None:
+                    extra = "; shm used %.1f -> %.1f MiB (%s B/connection)" % (
+                        m["shm_used_before"] / 2**20, m["shm_used_after"] / 2**20,
+                        m["shm_per_connection_bytes"])
+                lines.append(
+                    "  %-9s %s proc, %s open, %s pinged: PSS %.1f -> %.1f MiB = %s B/connection; "
+                    "RSS summed = %s B/connection%s%s" % (
+                        t, m.get("processes"), m.get("open"), m.get("pings_ok"),
+                        m.get("pss_before_kib", 0) / 1024, m.get("pss_after_kib", 0) / 1024,
+                        m.get("pss_per_connection_bytes"), m.get("rss_per_connection_bytes"),
+                        extra, "" if m.get("complete") else "  (INCOMPLETE: see tlsload-idle-%s.err)"
+                        % t))
+            if ti.get("sipwarden/kamailio") is not None:
+                lines.append("  sipwarden/kamailio per idle TLS connection (PSS): %.2f" %
+                             ti["sipwarden/kamailio"])
     return "\n".join(lines)
 
 
@@ -880,7 +1302,19 @@ def main():
     ap.add_argument("--responder", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--scenarios", default="OPTIONS,REGISTER,CALLS")
+    ap.add_argument("--udpload", help="bench/udpload.c built (OPTIONS-C)")
+    ap.add_argument("--tlsload", help="bench/tlsload.cc built (TLS-REGISTER, idle TLS memory)")
+    ap.add_argument("--scenarios", default="OPTIONS,REGISTER,CALLS,OPTIONS-C,TLS-REGISTER",
+                    help="comma-separated, from %s; 'none': the memory phase only" %
+                    ",".join(KNOWN))
+    ap.add_argument("--udp-sockets", type=int, default=8,
+                    help="OPTIONS-C: udpload's local sockets (-s)")
+    ap.add_argument("--tls-connections", type=int, default=1000,
+                    help="TLS-REGISTER: persistent TLS connections (tlsload -c)")
+    ap.add_argument("--tls-threads", type=int, default=2,
+                    help="TLS-REGISTER: tlsload's threads (-j)")
+    ap.add_argument("--tls-idle", type=int, default=5000,
+                    help="memory phase: idle TLS connections per server (0: not measured)")
     ap.add_argument("--callers", type=int, default=1000,
                     help="CALLS: users placing the calls (each call is placed by the next one)")
     ap.add_argument("--call-hold-ms", type=int, default=500,
@@ -889,6 +1323,8 @@ def main():
                     help="CALLS: time between the callee's 180 and its 200")
     ap.add_argument("--start", default="",
                     help="first rate of the search, per scenario: CALLS=200,REGISTER=500")
+    ap.add_argument("--no-tls-memory", action="store_true",
+                    help="the memory phase without its idle TLS part (same as --tls-idle 0)")
     ap.add_argument("--cap", default="",
                     help="highest rate tried, per scenario (--start X --cap X: one step at X)")
     ap.add_argument("--no-memory", action="store_true")
@@ -905,6 +1341,12 @@ def main():
     ctx.responder = os.path.abspath(args.responder)
     ctx.workers = args.workers
     ctx.kamailio_stateless = args.kamailio_stateless
+    ctx.udpload = os.path.abspath(args.udpload) if args.udpload else None
+    ctx.tlsload = os.path.abspath(args.tlsload) if args.tlsload else None
+    ctx.udp_sockets = args.udp_sockets
+    ctx.tls_connections = args.tls_connections
+    ctx.tls_threads = args.tls_threads
+    tls_idle = 0 if args.no_tls_memory or args.no_memory else args.tls_idle
     ctx.sipp_runs = 0
     ctx.lock = threading.Lock()
     ctx.sipp_port = free_udp_port()
@@ -922,8 +1364,10 @@ def main():
     ctx.step_s = 4 if quick else 15
     cpu_s = 4 if quick else 10
     ctx.plan = {
-        "start": {"OPTIONS": 5000, "REGISTER": 1500, "CALLS": 500},
-        "cap": {"OPTIONS": 160000, "REGISTER": 96000, "CALLS": 32000},
+        "start": {"OPTIONS": 5000, "REGISTER": 1500, "CALLS": 500, "OPTIONS-C": 10000,
+                  "TLS-REGISTER": 1500},
+        "cap": {"OPTIONS": 160000, "REGISTER": 96000, "CALLS": 32000, "OPTIONS-C": 640000,
+                "TLS-REGISTER": 96000},
         "max_steps_first": 5 if quick else 9,
         "max_steps_later": 3 if quick else 5,
         "resolution": 0.12 if quick else 0.06,
@@ -931,17 +1375,32 @@ def main():
     for opt, key in ((args.start, "start"), (args.cap, "cap")):
         for item in filter(None, opt.split(",")):
             sc, _, rate = item.partition("=")
-            if sc not in SCENARIOS or not rate.isdigit() or int(rate) < 1:
+            if sc not in KNOWN or not rate.isdigit() or int(rate) < 1:
                 ap.error("--%s: expected SCENARIO=RATE, got %r" % (key, item))
             ctx.plan[key][sc] = int(rate)
     mem_n = 20000 if quick else 100000
     mem_rate = 4000 if quick else 2500
     mem_settle = 40
     ctx.shm_mb = 8192  # tm keeps each transaction 5 s after its answer: ~2 GB at 12,000 reg/s
-    scenarios = [s for s in args.scenarios.split(",") if s]
+    scenarios = [s for s in args.scenarios.split(",") if s and s != "none"]
     for sc in scenarios:
-        if sc not in SCENARIOS:
-            ap.error("--scenarios: unknown scenario %r (known: %s)" % (sc, ",".join(SCENARIOS)))
+        if sc not in KNOWN:
+            ap.error("--scenarios: unknown scenario %r (known: %s)" % (sc, ",".join(KNOWN)))
+    if "OPTIONS-C" in scenarios and not ctx.udpload:
+        ap.error("OPTIONS-C needs --udpload")
+    if ("TLS-REGISTER" in scenarios or tls_idle) and not ctx.tlsload:
+        ap.error("TLS-REGISTER and the idle TLS memory need --tlsload")
+    # Descriptors: 1,000 (TLS-REGISTER) or 5,000 (idle) connections at both ends; children
+    # (the servers, tlsload) inherit the limit. As root the hard limit can be raised too.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 2 * MAX_CONNECTIONS + 1024
+    for lim in ((max(soft, want), max(hard, want)), (max(soft, min(want, hard)), hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, lim)
+            break
+        except (ValueError, OSError):
+            continue
+    ctx.cert = make_cert(ctx.work) if ("TLS-REGISTER" in scenarios or tls_idle) else None
     started = time.time()
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
 
@@ -949,10 +1408,11 @@ def main():
         rounds, "quick" if quick else "full", ctx.step_s, ctx.workers, ",".join(scenarios)))
     # The same users for both servers: 10,000 for OPTIONS and REGISTER, --callers and a callee
     # for CALLS, mem_n for the memory phase.
-    ctx.sw_template, ctx.kam_db, ctx.inject = {}, {}, {}
-    if "OPTIONS" in scenarios or "REGISTER" in scenarios:
+    ctx.sw_template, ctx.kam_db, ctx.inject, ctx.users_csv = {}, {}, {}, {}
+    if set(scenarios) & {"OPTIONS", "REGISTER", "OPTIONS-C", "TLS-REGISTER"}:
         users = make_users(10000, "b")
         csv_path, ctx.inject["reg"], ctx.kam_db["reg"] = write_user_files(users, ctx.work, "reg")
+        ctx.users_csv["reg"] = csv_path  # tlsload reads the same name,password CSV
         ctx.sw_template["reg"] = import_users(ctx, csv_path, "reg")
     if not args.no_memory:
         users = make_users(mem_n, "m")
@@ -988,6 +1448,22 @@ def main():
         if ctx.kamailio_stateless else "stateful (t_newtran; nonce_count)",
         "kamailio_args": "-x fm -X fm -m %d -M 16" % ctx.shm_mb + (" -A STATELESS" if ctx.kamailio_stateless else ""),
         "cpu_rate": {},
+        "cpu_rate_basis": "half the lower of sipwarden's and Kamailio's first-round highest "
+                          "clean rates; the response times (latency_p50_ms, latency_p99_ms) "
+                          "are measured at that step",
+        "latency_method": {sc: LATENCY_METHOD[sc] for sc in scenarios},
+        "options_c": {"tool": "bench/udpload.c", "sockets": args.udp_sockets,
+                      "window": "max(1000, rate)", "timeout_ms": 2000}
+        if "OPTIONS-C" in scenarios else None,
+        "tls": {"tool": "bench/tlsload.cc", "connections": args.tls_connections,
+                "threads": args.tls_threads, "timeout_ms": 5000,
+                "certificate": "self-signed EC P-256 (both servers)",
+                "kamailio": "-A WITH_TLS: tls.so, [server:default] verify_certificate = no, "
+                            "tcp/tls_max_connections %d" % MAX_CONNECTIONS,
+                "sipwarden": "[[listen]] tls, [connections] max_connections(_per_source) %d" %
+                             MAX_CONNECTIONS,
+                "ceiling": "n/a (the responder has no TLS)"}
+        if "TLS-REGISTER" in scenarios else None,
         "calls": {"callers": args.callers, "ring_ms": args.call_ring_ms,
                   "hold_ms": args.call_hold_ms,
                   "ceiling": "n/a (the stateless responder cannot play a call)"}
@@ -1000,9 +1476,10 @@ def main():
         for sc in scenarios:
             inject = {"REGISTER": ctx.inject.get("reg"), "CALLS": ctx.inject.get("call")}.get(sc)
             tag = "call" if sc == "CALLS" else "reg"
+            tls = sc in TLS_SCENARIOS
             rr[sc] = {}
             for name in targets_for(sc):  # A B C, the same order every round
-                t = make_target(ctx, name, tag)
+                t = make_target(ctx, name, tag, tls)
                 t.start()
                 try:
                     if sc == "CALLS":
@@ -1018,13 +1495,14 @@ def main():
                 results["cpu_rate"][sc] = nice(base / 2)
             rate = results["cpu_rate"][sc]
             for name in targets_for(sc):
-                t = make_target(ctx, name, tag)
+                t = make_target(ctx, name, tag, tls)
                 t.start()
                 try:
                     if sc == "CALLS":
                         register_callee(ctx, t)
-                    rr[sc][name]["cpu"] = run_sipp(ctx, t, sc, rate, cpu_s, inject=inject,
-                                                   abort_early=False)
+                    # the CPU step also gives the response times (half the lower max rate)
+                    rr[sc][name]["cpu"] = run_step(ctx, t, sc, rate, cpu_s, inject=inject,
+                                                   abort_early=False, latency=True)
                 finally:
                     t.stop()
             for name in targets_for(sc):
@@ -1048,14 +1526,25 @@ def main():
             th.start()
         for th in threads:
             th.join()
+        if tls_idle:
+            # One server at a time (the handshakes take both cores), each freshly started.
+            ti = {"connections": tls_idle, "hold_s": 12, "ping": True}
+            for name in ("sipwarden", "kamailio"):
+                tls_idle_phase(ctx, name, tls_idle, ti["hold_s"], ti)
+            a, b = ti.get("sipwarden") or {}, ti.get("kamailio") or {}
+            if a.get("pss_per_connection_bytes") and b.get("pss_per_connection_bytes"):
+                ti["sipwarden/kamailio"] = round(a["pss_per_connection_bytes"] /
+                                                 b["pss_per_connection_bytes"], 2)
+            results["memory"]["tls_idle"] = ti
 
     results["summary"] = summarize(results)
     results["elapsed_s"] = round(time.time() - started, 1)
     kv = results["kamailio_version"].split()
     sv = results["sipp_version"].split()
     results["table"] = (
-        "sipwarden %s side by side with Kamailio %s%s and a stateless responder; SIPp %s; UDP "
-        "on loopback; %d workers = %d children; %d CPUs; %s run\n" % (
+        "sipwarden %s side by side with Kamailio %s%s and a stateless responder; SIPp %s, "
+        "udpload, tlsload; UDP (TLS for TLS-REGISTER) on loopback; %d workers = %d children; "
+        "%d CPUs; %s run\n" % (
             args.sipwarden_commit or "?", kv[2] if len(kv) > 2 else "?",
             " (stateless, -A STATELESS)" if ctx.kamailio_stateless else "",
             sv[1] if len(sv) > 1 else "?", ctx.workers, ctx.workers, os.cpu_count() or 0,
