@@ -23,7 +23,9 @@
 
 namespace {
 
-std::size_t heap_in_use() { return mallinfo2().uordblks; }
+std::size_t heap_in_use() {
+  return mallinfo2().uordblks;
+}
 
 std::string user(int i) {
   char buf[16];
@@ -100,10 +102,8 @@ int main(int argc, char** argv) {
   const std::size_t h3 = heap_in_use();
 
   std::printf("bindings: %d\n", n);
-  std::printf("heap per binding after registering: %.1f bytes\n",
-              static_cast<double>(h1 - h0) / n);
-  std::printf("heap per binding after one refresh: %.1f bytes\n",
-              static_cast<double>(h2 - h0) / n);
+  std::printf("heap per binding after registering: %.1f bytes\n", static_cast<double>(h1 - h0) / n);
+  std::printf("heap per binding after one refresh: %.1f bytes\n", static_cast<double>(h2 - h0) / n);
   std::printf("heap per binding after the stale expiries: %.1f bytes\n",
               static_cast<double>(h3 - h0) / n);
   std::printf("apply (new): %.0f ns, apply (refresh): %.0f ns, lookup: %.0f ns\n",

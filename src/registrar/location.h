@@ -1,14 +1,20 @@
 // The location service (RFC 3261 §10): the bindings of every address-of-record, in memory for
 // lookups from any worker, rebuilt from the store at start-up. Thread-safe: sharded by AOR
 // with a lock per shard, so workers registering different users do not contend.
+//
+// Memory is what limits how many users one node serves, so the bindings are kept packed, not
+// as store::Binding: each AOR is one heap block holding the AOR once and all its bindings
+// serialised (varint lengths and numbers, flow addresses in binary), ~100 bytes for a typical
+// UDP phone instead of ~600. lookup() materialises store::Binding values on demand.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <mutex>
-#include <queue>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include "store/store.h"
@@ -17,32 +23,72 @@ namespace registrar {
 
 class Location {
  public:
+  Location() = default;
+  Location(const Location&) = delete;
+  Location& operator=(const Location&) = delete;
+
   // Replaces everything (start-up).
   void load(const std::vector<store::Binding>& bindings);
-  // Unexpired bindings of `aor` at `now`, highest q first.
+  // Unexpired bindings of `aor` at `now`, highest q first (equal q: in the order they were
+  // first registered). Each one's `aor` is `aor`.
   std::vector<store::Binding> lookup(const std::string& aor, std::int64_t now) const;
-  // Applies one REGISTER's change (the same semantics as Store::apply).
+  // Applies one REGISTER's change (the same semantics as Store::apply; the upserted bindings
+  // take the change's AOR).
   void apply(const store::BindingChange& change);
   // Drops every binding of user `name` (any AOR "name@...") — the user was removed.
   void remove_user(const std::string& name);
   // Drops the bindings that expired at or before `now`. Cost is proportional to the number
-  // that are due, not to the table: expiries wait in a min-heap.
+  // that are due (including refreshed ones whose earlier expiry is due), not to the table;
+  // a shard's lock is held for at most a small batch of them at a time.
   std::size_t expire(std::int64_t now);
+  // Bindings held, including expired ones that expire() has not dropped yet.
   std::size_t size() const;
 
  private:
+  // The bindings of one AOR, packed into one block (layout in location.cc). Owned by the
+  // shard's table.
+  using Packed = std::unique_ptr<char[]>;
+
+  // An open-addressing hash table of AOR blocks (linear probing, backward-shift deletion):
+  // one pointer per slot and no node per entry, the AOR's hash kept in its block.
+  class Table {
+   public:
+    // The slot holding `aor` (with hash `h`), or nullptr.
+    Packed* find(std::string_view aor, std::uint32_t h);
+    const Packed* find(std::string_view aor, std::uint32_t h) const;
+    // Stores a new block for an AOR that is not in the table.
+    void insert(Packed block);
+    void erase(Packed* slot);
+    // Calls f(slot) for every block whose AOR hash is `h`; f may replace the block in its slot
+    // or erase it (by returning true).
+    template <class F>
+    void for_each_with_hash(std::uint32_t h, F f);
+    template <class F>
+    void for_each(F f) const;
+    void clear();
+
+   private:
+    std::size_t home(std::uint32_t h) const { return h & (slots_.size() - 1); }
+    std::vector<Packed> slots_;  // size a power of two, or empty
+    std::size_t used_ = 0;
+  };
+
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, std::vector<store::Binding>> by_aor;
+    Table by_aor;
+    std::size_t bindings = 0;
+    // Expiry second -> hashes of the AORs with a binding due then. A refresh adds an entry and
+    // leaves the earlier one: when that comes due it finds nothing expired (4 bytes until
+    // then, instead of a copy of the AOR).
+    std::map<std::int64_t, std::vector<std::uint32_t>> due;
   };
-  Shard& shard(const std::string& aor);
-  const Shard& shard(const std::string& aor) const;
-  void schedule(std::int64_t at, const std::string& aor);
+
+  Shard& shard(std::uint64_t aor_hash) { return shards_[aor_hash % shards_.size()]; }
+  const Shard& shard(std::uint64_t aor_hash) const { return shards_[aor_hash % shards_.size()]; }
+  // Drops the expired bindings of every AOR with hash `h` in `s`; returns how many.
+  static std::size_t expire_hash(Shard& s, std::uint32_t h, std::int64_t now);
 
   std::array<Shard, 64> shards_;
-  std::mutex expiry_mu_;
-  using Due = std::pair<std::int64_t, std::string>;
-  std::priority_queue<Due, std::vector<Due>, std::greater<>> expiry_;
 };
 
 }  // namespace registrar
