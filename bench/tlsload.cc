@@ -51,6 +51,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -869,6 +870,9 @@ std::string quantiles_json(std::vector<uint32_t>& v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A write to a connection the server has closed must count as a lost connection, not end
+  // the run (OpenSSL writes with plain write(2)).
+  std::signal(SIGPIPE, SIG_IGN);
   Options o;
   static const option longopts[] = {{"idle", required_argument, nullptr, 'I'},
                                     {"ping", no_argument, nullptr, 'P'},
