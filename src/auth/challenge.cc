@@ -1,7 +1,6 @@
 #include "auth/challenge.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "auth/hmac.h"
 
 namespace auth {
 namespace {
@@ -9,10 +8,9 @@ namespace {
 std::string derive_opaque(const Secret& secret) {
   static constexpr char kHex[] = "0123456789abcdef";
   static constexpr std::string_view kLabel = "sipwarden opaque";
-  std::uint8_t mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const std::uint8_t*>(kLabel.data()), kLabel.size(), mac, &len);
+  HmacSha256::Mac mac{};
+  // Once at start-up; should OpenSSL fail, the opaque is all zeros (it is not a secret).
+  HmacSha256(secret).compute({kLabel}, mac);
   std::string out;
   for (unsigned i = 0; i < 8; ++i) {
     out.push_back(kHex[mac[i] >> 4]);

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -56,15 +55,17 @@ bool unbase64url(std::string_view text, std::uint8_t* out, std::size_t n) {
   return written == n;
 }
 
-void mac(const Secret& secret, const std::uint8_t* signed_bytes, std::string_view realm,
+// HMAC-SHA256(secret, time || random || realm), truncated; false if OpenSSL failed.
+bool mac(const HmacSha256& hmac, const std::uint8_t* signed_bytes, std::string_view realm,
          std::uint8_t* out) {
-  std::string input(reinterpret_cast<const char*>(signed_bytes), kSignedBytes);
-  input.append(realm);
-  std::uint8_t full[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const std::uint8_t*>(input.data()), input.size(), full, &len);
-  std::memcpy(out, full, kMacBytes);
+  HmacSha256::Mac full;
+  if (!hmac.compute({std::string_view(reinterpret_cast<const char*>(signed_bytes), kSignedBytes),
+                     realm},
+                    full)) {
+    return false;
+  }
+  std::memcpy(out, full.data(), kMacBytes);
+  return true;
 }
 
 }  // namespace
@@ -101,7 +102,10 @@ std::string NonceFactory::issue(std::string_view realm,
     raw[i] = static_cast<std::uint8_t>(seconds >> (8 * (kTimeBytes - 1 - i)));
   }
   RAND_bytes(raw + kTimeBytes, static_cast<int>(kRandomBytes));
-  mac(secret_, raw, realm, raw + kSignedBytes);
+  // Without a MAC the nonce must not verify: random bytes in its place never will.
+  if (!mac(mac_, raw, realm, raw + kSignedBytes)) {
+    RAND_bytes(raw + kSignedBytes, static_cast<int>(kMacBytes));
+  }
   return base64url(raw, sizeof raw);
 }
 
@@ -112,7 +116,7 @@ NonceCheck NonceFactory::check(std::string_view nonce, std::string_view realm,
     return NonceCheck::kForged;
   }
   std::uint8_t expected[kMacBytes];
-  mac(secret_, raw, realm, expected);
+  if (!mac(mac_, raw, realm, expected)) return NonceCheck::kForged;
   if (CRYPTO_memcmp(expected, raw + kSignedBytes, kMacBytes) != 0) return NonceCheck::kForged;
   std::uint64_t issued = 0;
   for (std::size_t i = 0; i < kTimeBytes; ++i) issued = (issued << 8) | raw[i];

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/hmac.h"
 #include "base/result.h"
 
 namespace auth {
@@ -24,7 +25,7 @@ enum class NonceCheck { kValid, kStale, kForged };
 class NonceFactory {
  public:
   NonceFactory(const Secret& secret, std::chrono::seconds lifetime)
-      : secret_(secret), lifetime_(lifetime) {}
+      : mac_(secret), lifetime_(lifetime) {}
 
   // A fresh, unique nonce for `realm` issued at `now`: 43 characters of base64url over 8 bytes
   // of issue time (seconds), 8 random bytes and 16 bytes of
@@ -40,7 +41,7 @@ class NonceFactory {
   std::chrono::seconds lifetime() const { return lifetime_; }
 
  private:
-  const Secret secret_;
+  const HmacSha256 mac_;  // keyed with the server secret
   const std::chrono::seconds lifetime_;
 };
 

@@ -1,8 +1,6 @@
 #include "proxy/route_token.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <limits>
 #include <string>
@@ -131,16 +129,11 @@ std::optional<transport::Flow> parse_flow(std::string_view text) {
   return flow;
 }
 
-// The first kMacDigits hex digits of HMAC-SHA256(secret, label || signed_text).
-std::string mac_hex(const std::array<std::uint8_t, 32>& secret, std::string_view signed_text) {
-  std::string input;
-  input.reserve(kMacLabel.size() + signed_text.size());
-  input.append(kMacLabel);
-  input.append(signed_text);
-  std::uint8_t mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const std::uint8_t*>(input.data()), input.size(), mac, &len);
+// The first kMacDigits hex digits of HMAC-SHA256(secret, label || signed_text); nullopt if
+// OpenSSL failed.
+std::optional<std::string> mac_hex(const auth::HmacSha256& hmac, std::string_view signed_text) {
+  auth::HmacSha256::Mac mac;
+  if (!hmac.compute({kMacLabel, signed_text}, mac)) return std::nullopt;
   std::string out;
   out.reserve(kMacDigits);
   for (std::size_t i = 0; i < kMacDigits / 2; ++i) append_fixed_hex(out, mac[i], 2);
@@ -171,7 +164,8 @@ std::string RouteSigner::encode(const RouteToken& token) const {
   append_flow(out, token.callee);
   out.push_back('~');
   append_fixed_hex(out, token.caller_tag_hash, kTagHashDigits);
-  const std::string mac = mac_hex(secret_, out);
+  // Without a MAC the token must not verify: 'x' is no hex digit, so decode() refuses it.
+  const std::string mac = mac_hex(mac_, out).value_or(std::string(kMacDigits, 'x'));
   out.push_back('~');
   out.append(mac);
   return out;
@@ -184,8 +178,10 @@ std::optional<RouteToken> RouteSigner::decode(std::string_view text) const {
   if (parts[3].size() != kMacDigits || parts[2].size() != kTagHashDigits) return std::nullopt;
 
   const std::string_view signed_text = text.substr(0, text.size() - kMacDigits - 1);
-  const std::string expected = mac_hex(secret_, signed_text);
-  if (CRYPTO_memcmp(expected.data(), parts[3].data(), kMacDigits) != 0) return std::nullopt;
+  const std::optional<std::string> expected = mac_hex(mac_, signed_text);
+  if (!expected || CRYPTO_memcmp(expected->data(), parts[3].data(), kMacDigits) != 0) {
+    return std::nullopt;
+  }
 
   // Only text this signer made gets here, but it is parsed as strictly as if it were not.
   const auto caller = parse_flow(parts[0]);

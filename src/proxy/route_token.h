@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/hmac.h"
 #include "transport/endpoint.h"
 
 namespace proxy {
@@ -28,7 +29,7 @@ std::uint32_t tag_hash(std::string_view tag);
 
 class RouteSigner {
  public:
-  explicit RouteSigner(const std::array<std::uint8_t, 32>& secret) : secret_(secret) {}
+  explicit RouteSigner(const std::array<std::uint8_t, 32>& secret) : mac_(secret) {}
 
   // A URI parameter value (characters [0-9a-z.~-] only) carrying `token` and a MAC over it,
   // e.g. "u0.1.0.7f000001.13c4~t1.2.1f.7f000001.d2f0~8c1a2b3c~5f0e...".
@@ -39,7 +40,7 @@ class RouteSigner {
   std::optional<RouteToken> decode(std::string_view text) const;
 
  private:
-  std::array<std::uint8_t, 32> secret_;
+  const auth::HmacSha256 mac_;  // keyed with the server secret
 };
 
 }  // namespace proxy
