@@ -30,6 +30,20 @@ std::optional<Endpoint> Endpoint::from_string(std::string_view address, std::uin
 }
 
 std::string Endpoint::address_string() const {
+  if (!v6) {
+    // Every REGISTER stores its source and local address as text: inet_ntop goes through
+    // sprintf, which costs more than the rest of the formatting together.
+    char buf[16];
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < 4; ++i) {
+      const unsigned b = bytes[i];
+      if (b >= 100) buf[n++] = static_cast<char>('0' + b / 100);
+      if (b >= 10) buf[n++] = static_cast<char>('0' + b / 10 % 10);
+      buf[n++] = static_cast<char>('0' + b % 10);
+      if (i < 3) buf[n++] = '.';
+    }
+    return std::string(buf, n);
+  }
   char buf[INET6_ADDRSTRLEN];
   if (inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), buf, sizeof buf) == nullptr) return "?";
   return buf;

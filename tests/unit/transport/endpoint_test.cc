@@ -21,6 +21,15 @@ TEST(EndpointTest, ParsesAndPrintsBothFamilies) {
   EXPECT_FALSE(Endpoint::from_string("1.2.3.4.5"));
 }
 
+TEST(EndpointTest, PrintsEveryIPv4OctetLikeInetNtop) {
+  for (const char* text : {"0.0.0.0", "255.255.255.255", "10.0.0.1", "127.0.0.1", "100.99.9.10",
+                           "1.20.199.200"}) {
+    const auto e = Endpoint::from_string(text, 0);
+    ASSERT_TRUE(e) << text;
+    EXPECT_EQ(e->address_string(), text);
+  }
+}
+
 TEST(EndpointTest, MappedIPv4IsIPv4) {
   auto mapped = Endpoint::from_string("::ffff:192.0.2.1", 1);
   auto plain = Endpoint::from_string("192.0.2.1", 1);
