@@ -1291,6 +1291,12 @@ def table(results):
                 m = ti.get(t)
                 if not m:
                     continue
+                if not m.get("complete"):  # no figure: the server or the connections failed
+                    lines.append("  %-9s INCOMPLETE: %s of %s open, %s pinged (%d attempt(s)); "
+                                 "the JSON keeps tlsload's and the server's last lines" % (
+                                     t, m.get("open"), m.get("requested"), m.get("pings_ok"),
+                                     1 + len(m.get("failed_attempts") or [])))
+                    continue
                 extra = ""
                 if m.get("shm_per_connection_bytes") is not None:
                     extra = "; shm used %.1f -> %.1f MiB (%s B/connection)" % (
@@ -1302,8 +1308,7 @@ def table(results):
                         t, m.get("processes"), m.get("open"), m.get("pings_ok"),
                         m.get("pss_before_kib", 0) / 1024, m.get("pss_after_kib", 0) / 1024,
                         m.get("pss_per_connection_bytes"), m.get("rss_per_connection_bytes"),
-                        extra, "" if m.get("complete") else "  (INCOMPLETE: see tlsload-idle-%s.err)"
-                        % t))
+                        extra, ""))
             if ti.get("sipwarden/kamailio") is not None:
                 lines.append("  sipwarden/kamailio per idle TLS connection (PSS): %.2f" %
                              ti["sipwarden/kamailio"])
