@@ -651,7 +651,7 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
     // The identity is asserted toward trusted trunks only (set below when one is the target).
     const std::string asserted = "<sip:" + name + "@" + shared.domain + ">";
     const config::CallPolicy& policy = shared.policy_of(name);
-    const bool is_local_user = shared.subscribers->find(number).has_value();
+    const bool is_local_user = shared.subscribers->find(number) != nullptr;
     if (!destination_allowed(policy, number, is_local_user)) {
       return refuse(id, request, flow, 403, "Forbidden (destination not allowed)", name,
                     "destination " + number + " not allowed");

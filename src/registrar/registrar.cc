@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <memory>
 
 #include "sip/uri.h"
 
@@ -234,14 +235,16 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
   }
 
   // Step 8: durable first, then visible and acknowledged.
-  store_.apply(change, [this, change, later = std::move(later)](bool durable) {
+  // The store gets its own copy; the callback shares this one (a change holds a dozen strings).
+  auto applied = std::make_shared<const store::BindingChange>(std::move(change));
+  store_.apply(*applied, [this, applied, later = std::move(later)](bool durable) {
     if (!durable) {
       later(Answer{500, "Server Internal Error (binding not stored)", {}});
       return;
     }
-    location_.apply(change);
+    location_.apply(*applied);
     const std::int64_t t = seconds_of(now_());
-    later(ok_with_bindings(location_.lookup(change.aor, t), t));
+    later(ok_with_bindings(location_.lookup(applied->aor, t), t));
   });
   return std::nullopt;
 }

@@ -2,17 +2,18 @@
 
 namespace registrar {
 
-std::optional<SubscriberCache::Entry> SubscriberCache::find(const std::string& name) const {
+std::shared_ptr<const SubscriberCache::Entry> SubscriberCache::find(const std::string& name) const {
   std::shared_lock lock(mu_);
   auto it = by_name_.find(name);
-  if (it == by_name_.end()) return std::nullopt;
+  if (it == by_name_.end()) return nullptr;
   return it->second;
 }
 
 std::vector<std::string> SubscriberCache::replace(const std::vector<store::Subscriber>& all) {
-  std::unordered_map<std::string, Entry> fresh;
+  std::unordered_map<std::string, std::shared_ptr<const Entry>> fresh;
   for (const store::Subscriber& s : all) {
-    fresh.emplace(s.name, Entry{s.ha1_md5, s.ha1_sha256, s.realm, s.require_tls});
+    fresh.emplace(s.name, std::make_shared<const Entry>(
+                              Entry{s.ha1_md5, s.ha1_sha256, s.realm, s.require_tls}));
   }
   std::vector<std::string> gone;
   std::unique_lock lock(mu_);

@@ -5,7 +5,6 @@
 
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -24,14 +23,16 @@ class SubscriberCache {
     bool require_tls = false;
   };
 
-  std::optional<Entry> find(const std::string& name) const;
+  // The subscriber `name`, or null. The entry stays valid while held, even if the set is
+  // replaced meanwhile (shared, never copied: find() is on every REGISTER and INVITE).
+  std::shared_ptr<const Entry> find(const std::string& name) const;
   // Replaces the whole set; returns the names that were present before and are gone now.
   std::vector<std::string> replace(const std::vector<store::Subscriber>& all);
   std::size_t size() const;
 
  private:
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, Entry> by_name_;
+  std::unordered_map<std::string, std::shared_ptr<const Entry>> by_name_;
 };
 
 }  // namespace registrar

@@ -285,11 +285,10 @@ void Router::on_register(txn::ServerTxnId id, const sip::Message& request,
   // The 200 comes once the binding change is durable, on the store's writer thread; it is
   // sent from this worker (the transaction lives here), built from a copy of the request
   // (the worker's Message is reused as soon as this returns).
-  auto later = [this, id, flow, bytes = std::string(request.raw)](registrar::Answer a) {
-    shared_.post(worker_, [this, id, flow, bytes, a = std::move(a)] {
-      sip::Message copy;
-      if (!sip::parse(bytes, copy, shared_.parse).ok()) return;
-      answer(id, copy, flow, a);
+  auto later = [this, id, flow, bytes = std::string(request.raw)](registrar::Answer a) mutable {
+    shared_.post(worker_, [this, id, flow, bytes = std::move(bytes), a = std::move(a)] {
+      if (!sip::parse(bytes, register_answered_, shared_.parse).ok()) return;
+      answer(id, register_answered_, flow, a);
     });
   };
   if (auto now = shared_.registrar->handle(request, flow, std::move(later))) {

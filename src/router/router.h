@@ -99,6 +99,9 @@ class Router final : public transport::Receiver,
   const SendFn send_;
   txn::TransactionLayer txn_;
   sip::Message message_;  // reused for every parse on this worker
+  // A REGISTER parsed again to answer it once its binding is durable (on this worker, from a
+  // posted task): reused like message_, never while message_'s request is being handled.
+  sip::Message register_answered_;
   std::uint64_t tag_counter_ = 0;
   const std::uint64_t tag_salt_;
   std::uint64_t processed_ = 0;
