@@ -118,6 +118,15 @@ Unpacked unpack(const char* block) {
   return u;
 }
 
+// Calls f(payload) for each binding of a block, without unpack()'s vector (lookup's path).
+template <class F>
+void for_each_payload(const char* block, F f) {
+  Reader r(block + kHashBytes);
+  const std::size_t count = r.varint();
+  r.string();  // the AOR
+  for (std::size_t i = 0; i < count; ++i) f(r.string());
+}
+
 std::string_view aor_of(const char* block) {
   Reader r(block + kHashBytes);
   r.varint();
@@ -408,9 +417,10 @@ std::vector<store::Binding> Location::lookup(const std::string& aor, std::int64_
     std::lock_guard lock(s.mu);
     const Packed* slot = s.by_aor.find(aor, slot_hash(h));
     if (slot == nullptr) return out;
-    for (std::string_view payload : unpack(slot->get()).bindings) {
+    out.reserve(count_of(slot->get()));
+    for_each_payload(slot->get(), [&](std::string_view payload) {
       if (head_of(payload).expires_at > now) out.push_back(decode(payload, aor));
-    }
+    });
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const store::Binding& a, const store::Binding& b) { return a.q > b.q; });
