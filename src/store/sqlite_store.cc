@@ -468,12 +468,17 @@ void SqliteStore::add_call_record(CallRecord record) {
 // ---- the writer
 
 void SqliteStore::enqueue(Write write) {
+  bool first = false;
   {
     std::lock_guard lock(queue_mu_);
+    first = queue_.empty();
     queue_.push_back(std::move(write));
     ++enqueued_;
   }
-  queued_cv_.notify_one();
+  // Only the first write of a group has a writer to wake: with writes queued, the writer is
+  // committing or sitting out the group window, which writes must not cut short. Waking it
+  // for each one cost a futex call and a context switch per REGISTER.
+  if (first) queued_cv_.notify_one();
 }
 
 void SqliteStore::flush() {
