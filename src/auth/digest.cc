@@ -11,6 +11,7 @@
 #include <deque>
 #include <initializer_list>
 #include <memory>
+#include <memory_resource>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
@@ -181,10 +182,15 @@ struct DigestVerifier::State {
   };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<CountKey, Count, CountKeyHash> counts;
+    // An entry lives as long as its nonce (minutes) while the worker that made it allocates
+    // and frees transactions by the thousand: taken from malloc, the entries end up scattered
+    // among those and keep otherwise free heap pages resident. The shard's own pool keeps
+    // them together (guarded by mu, like the containers).
+    std::pmr::unsynchronized_pool_resource pool;
+    std::pmr::unordered_map<CountKey, Count, CountKeyHash> counts{&pool};
     // Insertion order, oldest first: what expires (or is evicted at the cap) next. Pointers
     // to unordered_map keys stay valid until that element is erased.
-    std::deque<std::pair<std::int64_t, const CountKey*>> order;
+    std::pmr::deque<std::pair<std::int64_t, const CountKey*>> order{&pool};
   };
 
   State(const NonceFactory& n, std::string r)
