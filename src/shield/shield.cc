@@ -1,6 +1,9 @@
 #include "shield/shield.h"
 
 #include <algorithm>
+#include <array>
+#include <tuple>
+#include <unordered_map>
 
 namespace shield {
 namespace {
@@ -311,28 +314,36 @@ std::vector<BanEntry> Shield::bans() const {
 void Shield::load_bans(const std::vector<BanEntry>& active, const std::vector<BanEntry>& history) {
   // The store is the truth (the server persists its own bans before reloading): a ban the
   // admin lifted is forgiven, escalation included. Bans made since the store was read and
-  // not yet persisted are put back below.
-  std::lock_guard pending(new_bans_mu_);
-  for (Shard& s : shards_) {
-    std::lock_guard lock(s.mu);
-    s.bans.clear();
-    s.levels.clear();
-  }
+  // not yet persisted are put back below. The new lists are built aside and swapped in, one
+  // shard at a time: a source is never seen unbanned while its ban is being reloaded.
+  struct Lists {
+    std::unordered_map<transport::Endpoint, BanEntry, transport::EndpointHash> bans;
+    std::unordered_map<transport::Endpoint, int, transport::EndpointHash> levels;
+  };
+  std::array<Lists, std::tuple_size_v<decltype(shards_)>> fresh;
+  const auto lists_of = [&](const transport::Endpoint& key) -> Lists& {
+    return fresh[static_cast<std::size_t>(&shard(key) - shards_.data())];
+  };
+  std::lock_guard pending(new_bans_mu_);  // no ban is made until the swap is over
   for (const BanEntry& e : history) {
-    Shard& s = shard(key_of(e.address));
-    std::lock_guard lock(s.mu);
-    int& level = s.levels[key_of(e.address)];
+    const transport::Endpoint key = key_of(e.address);
+    int& level = lists_of(key).levels[key];
     level = std::max(level, e.level);
   }
   const auto apply = [&](const BanEntry& e) {
-    Shard& s = shard(key_of(e.address));
-    std::lock_guard lock(s.mu);
-    s.bans[key_of(e.address)] = e;
-    int& level = s.levels[key_of(e.address)];
+    const transport::Endpoint key = key_of(e.address);
+    Lists& l = lists_of(key);
+    l.bans[key] = e;
+    int& level = l.levels[key];
     level = std::max(level, e.level);
   };
   for (const BanEntry& e : active) apply(e);
   for (const BanEntry& e : new_bans_) apply(e);
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    shards_[i].bans.swap(fresh[i].bans);
+    shards_[i].levels.swap(fresh[i].levels);
+  }
 }
 
 std::vector<BanEntry> Shield::take_new_bans() {

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "sip/parser.h"
 
 namespace shield {
@@ -173,6 +176,28 @@ TEST_F(ShieldTest, AdminBansAndLifts) {
   EXPECT_TRUE(shield_->is_banned(a));
   now_ += seconds(501);
   EXPECT_FALSE(shield_->is_banned(a));
+}
+
+TEST_F(ShieldTest, ReloadNeverShowsABannedSourceUnbanned) {
+  // The server reloads the ban list from the store every second while workers check sources;
+  // a source banned before and after the reload must be banned at every instant in between.
+  std::vector<BanEntry> stored;
+  for (int i = 1; i <= 200; ++i) {
+    const std::string address = "198.51.100." + std::to_string(i);
+    stored.push_back({*transport::Endpoint::from_string(address), 1'800'000'600, 1, "stored"});
+  }
+  shield_->load_bans(stored, stored);
+  const transport::Endpoint watched = stored[123].address;
+  std::atomic<bool> done{false};
+  std::atomic<int> unbanned_seen{0};
+  std::thread checker([&] {
+    while (!done.load()) unbanned_seen += shield_->is_banned(watched) ? 0 : 1;
+  });
+  for (int i = 0; i < 300; ++i) shield_->load_bans(stored, stored);
+  done = true;
+  checker.join();
+  EXPECT_EQ(unbanned_seen.load(), 0);
+  EXPECT_TRUE(shield_->is_banned(watched));
 }
 
 TEST(SecurityEventsTest, LinesAreSafeAndParseable) {
