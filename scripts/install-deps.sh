@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config
   libboost-dev libssl-dev libsqlite3-dev libpq-dev
   libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+  libmimalloc-dev
   # unit tests, parser benchmark, fuzzing, style
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format clang-tidy

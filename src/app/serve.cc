@@ -39,6 +39,23 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A burst leaves tens of megabytes of ended transactions (each kept 64*T1) free among the
+// long-lived bindings. mimalloc (the release build's allocator) returns such pages to the
+// system by itself; glibc's malloc (sanitizer builds) holds them until malloc_trim.
+void release_free_heap() {
+#ifndef SIPWARDEN_MIMALLOC
+  malloc_trim(0);
+#endif
+}
+
+const char* allocator_name() {
+#ifdef SIPWARDEN_MIMALLOC
+  return "mimalloc";
+#else
+  return "glibc";
+#endif
+}
+
 base::Result<config::Config> load(const std::string& path) {
   if (path.empty()) return config::defaults();
   return config::load_file(path);
@@ -402,8 +419,8 @@ int serve(const std::string& config_path) {
     spdlog::info("event=listening transport={} address={}", config::to_string(listen.transport),
                  local.to_string());
   }
-  spdlog::info("event=started version=0.1.0 workers={} domain={} config=\"{}\"", workers,
-               cfg.domain, cfg.source);
+  spdlog::info("event=started version=0.1.0 workers={} domain={} config=\"{}\" allocator={}",
+               workers, cfg.domain, cfg.source, allocator_name());
 
   // Wait for signals. Once a second: expire bindings, pick up subscriber changes made with
   // `sipwarden user ...`; every 10 s hand freed heap back to the system; once a minute purge
@@ -435,10 +452,7 @@ int serve(const std::string& config_path) {
     reload_subscribers(false);
     sync_bans();
     if (Clock::now() >= next_trim) {
-      // A burst leaves tens of megabytes of ended transactions (each kept 64*T1) free inside
-      // the heap between long-lived bindings, where glibc would hold them indefinitely:
-      // malloc_trim returns those pages, so the resident size follows what is in use.
-      malloc_trim(0);
+      release_free_heap();
       next_trim = Clock::now() + std::chrono::seconds(10);
     }
     if (Clock::now() >= next_purge) {
