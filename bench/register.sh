@@ -8,7 +8,8 @@
 # [auth] algorithms = ["MD5"]: SIPp 3.6.1 answers only the first challenge and only MD5.
 # Steps the offered rate up; a step passes when every registration got its 200 with no
 # failed call and no retransmission. Prints one line per step, the highest passing rate and
-# the server's CPU time per registration. Bounded: each step sends RATE*SECONDS calls and
+# the server's CPU time per registration, and the median and 99th percentile time from the
+# first REGISTER to the 200 (SIPp -trace_rtt, millisecond clock). Bounded: each step sends RATE*SECONDS calls and
 # SIPp stops after SECONDS+15 s.
 #
 # Usage: bench/register.sh [SECONDS_PER_STEP=10] [RATES="250 500 1000 2000 3000 4000 5000 6000 8000"]
@@ -58,7 +59,7 @@ TOML
 cat >"$work/register_uac.xml" <<'XML'
 <?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="REGISTER with digest (bench)">
-  <send retrans="500">
+  <send retrans="500" start_rtd="1">
     <![CDATA[
       REGISTER sip:[remote_ip] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -90,7 +91,7 @@ cat >"$work/register_uac.xml" <<'XML'
 
     ]]>
   </send>
-  <recv response="200" timeout="5000"/>
+  <recv response="200" timeout="5000" rtd="1"/>
 </scenario>
 XML
 
@@ -148,16 +149,18 @@ PY
 best=0
 best_cpu=
 ticks=$(getconf CLK_TCK)
-printf '%-8s %-8s %-10s %-8s %-8s %-12s %s\n' offered calls done/s failed retrans cpu_us/reg status
+printf '%-8s %-8s %-10s %-8s %-8s %-12s %-12s %s\n' offered calls done/s failed retrans cpu_us/reg \
+  p50/p99_ms status
 for rate in $rates; do
   total=$((rate * seconds))
-  rm -f "$work/stat.csv"
+  rm -f "$work/stat.csv" "$work"/*_rtt.csv
   cpu_before=$(awk '{print $14 + $15}' "/proc/$server/stat")
   start=$(date +%s.%N)
-  timeout $((seconds + 30)) sipp -sf "$work/register_uac.xml" -inf "$work/inject.csv" -t u1 \
+  # In $work: SIPp writes its -trace_rtt file into the current directory.
+  (cd "$work" && timeout $((seconds + 30)) sipp -sf "$work/register_uac.xml" -inf "$work/inject.csv" -t u1 \
     -i 127.0.0.1 -r "$rate" -m "$total" -l $((rate * 2 + 100)) -timeout $((seconds + 15))s \
     -nostdin -buff_size 4194304 -trace_stat -stf "$work/stat.csv" -fd 1 \
-    127.0.0.1:"$port" >"$work/sipp.out" 2>&1 || true
+    -trace_rtt -rtt_freq 50 127.0.0.1:"$port" >"$work/sipp.out" 2>&1) || true
   end=$(date +%s.%N)
   cpu_after=$(awk '{print $14 + $15}' "/proc/$server/stat")
   if [ ! -s "$work/stat.csv" ]; then
@@ -173,10 +176,16 @@ for rate in $rates; do
   elapsed=$(echo "$end - $start" | bc -l)
   done_rate=$(echo "$ok / $elapsed" | bc -l)
   cpu_us=$(echo "($cpu_after - $cpu_before) * 1000000 / $ticks / ($ok + ($ok == 0))" | bc -l)
+  # Response times of rtd 1 (Date_ms;response_time_ms;rtd_no), nearest-rank percentiles.
+  latency=$(cat "$work"/*_rtt.csv 2>/dev/null || true)
+  latency=$(printf '%s\n' "$latency" | awk -F';' '$3 == 1 {print $2}' | sort -n |
+            awk '{v[NR] = $1} END {if (NR == 0) {print "-"; exit}
+                 i = int(NR * 0.5); if (i < NR * 0.5) i++; j = int(NR * 0.99); if (j < NR * 0.99) j++;
+                 printf "%s/%s", v[i], v[j]}')
   status=pass
   if [ "$failed" != 0 ] || [ "$retrans" != 0 ] || [ "$ok" != "$total" ]; then status=fail; fi
-  printf '%-8s %-8s %-10.0f %-8s %-8s %-12.1f %s\n' "$rate" "$ok" "$done_rate" "$failed" \
-    "$retrans" "$cpu_us" "$status"
+  printf '%-8s %-8s %-10.0f %-8s %-8s %-12.1f %-12s %s\n' "$rate" "$ok" "$done_rate" "$failed" \
+    "$retrans" "$cpu_us" "$latency" "$status"
   if [ "$status" = pass ]; then best=$rate; best_cpu=$cpu_us; else break; fi
   if ! kill -0 "$server" 2>/dev/null; then echo "the server exited:"; tail -20 "$work/server.log"; break; fi
 done
