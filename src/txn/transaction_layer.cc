@@ -416,6 +416,15 @@ struct TransactionLayer::State {
     return Outcome::kAck;
   }
 
+  bool forget(ServerTxnId id) {
+    const auto it = servers.find(id);
+    if (it == servers.end() || it->second.invite || it->second.state != ServerState::kCompleted) {
+      return false;
+    }
+    erase_server(it);
+    return true;
+  }
+
   bool respond(ServerTxnId id, int status_code, std::string bytes) {
     const auto it = servers.find(id);
     if (it == servers.end() || status_code < 100 || status_code > 699) return false;
@@ -738,6 +747,10 @@ TransactionLayer::Outcome TransactionLayer::receive_response(const sip::Message&
 
 bool TransactionLayer::respond(ServerTxnId id, int status_code, std::string bytes) {
   return state_->respond(id, status_code, std::move(bytes));
+}
+
+bool TransactionLayer::forget(ServerTxnId id) {
+  return state_->forget(id);
 }
 
 ClientTxnId TransactionLayer::send_request(const sip::Message& request, std::string bytes,

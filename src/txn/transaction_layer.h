@@ -106,6 +106,10 @@ class TransactionLayer {
   // sent a 2xx accepts further 2xx for 64*T1 (a proxy forwarding 2xx retransmissions,
   // RFC 6026 §7.1).
   bool respond(ServerTxnId id, int status_code, std::string bytes);
+  // Ends a non-INVITE server transaction that has sent its final response, without waiting
+  // out Timer J: a retransmission of the request is then a new request, answered afresh
+  // (a stateless answer, RFC 3261 §8.2.7). Returns false when there is no such transaction.
+  bool forget(ServerTxnId id);
 
   // TU → client transaction: send a request (its top Via already carries a branch from
   // new_branch()) to `destination`, with retransmissions and timeouts per §17.1.

@@ -339,6 +339,32 @@ TEST_F(TransactionLayerTest, TuMayEndATcpTransactionFromInsideOnRequest) {
   EXPECT_EQ(layer.server_transactions(), 0u);
 }
 
+TEST_F(TransactionLayerTest, ForgetEndsAnsweredNonInviteSoARetransmissionIsNew) {
+  // The registrar's challenge is stateless: the TU answers, then forgets the transaction.
+  const Req reg{.method = "REGISTER"};
+  user.request_hook = [&](ServerTxnId id, const sip::Message& request) {
+    EXPECT_FALSE(layer.forget(id)) << "not answered yet";
+    EXPECT_TRUE(layer.respond(id, 401, Response(request, 401, "t")));
+    EXPECT_TRUE(layer.forget(id));
+    EXPECT_FALSE(layer.forget(id)) << "already gone";
+  };
+  EXPECT_EQ(Receive(reg), Outcome::kNew);
+  EXPECT_EQ(layer.server_transactions(), 0u);
+  EXPECT_EQ(timers.pending(), 0u) << "no Timer J left behind";
+  EXPECT_EQ(Receive(reg), Outcome::kNew) << "the retransmission is answered afresh";
+  EXPECT_EQ(user.count(Event::kRequest), 2u);
+  EXPECT_EQ(sender.sent.size(), 2u);
+}
+
+TEST_F(TransactionLayerTest, ForgetLeavesInviteTransactionsAlone) {
+  const Req invite{.method = "INVITE"};
+  Parsed request(invite);
+  const ServerTxnId id = NewServer(invite);
+  ASSERT_TRUE(layer.respond(id, 486, Response(request.msg, 486, "t")));
+  EXPECT_FALSE(layer.forget(id)) << "an INVITE's final response waits for its ACK";
+  EXPECT_EQ(layer.server_transactions(), 1u);
+}
+
 TEST_F(TransactionLayerTest, RespondRejectsUnknownIdsAndBadCodes) {
   const Req bye{.method = "BYE"};
   Parsed request(bye);
