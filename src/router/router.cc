@@ -286,10 +286,13 @@ void Router::on_register(txn::ServerTxnId id, const sip::Message& request,
   // sent from this worker (the transaction lives here), built from a copy of the request
   // (the worker's Message is reused as soon as this returns).
   auto later = [this, id, flow, bytes = std::string(request.raw)](registrar::Answer a) mutable {
-    shared_.post(worker_, [this, id, flow, bytes = std::move(bytes), a = std::move(a)] {
-      if (!sip::parse(bytes, register_answered_, shared_.parse).ok()) return;
-      answer(id, register_answered_, flow, a);
-    });
+    bool first = false;
+    {
+      std::lock_guard lock(durable_mu_);
+      first = durable_.empty();
+      durable_.push_back({id, flow, std::move(bytes), std::move(a)});
+    }
+    if (first) shared_.post(worker_, [this] { answer_durable(); });
   };
   if (auto now = shared_.registrar->handle(request, flow, std::move(later))) {
     answer(id, request, flow, *now);
@@ -302,6 +305,18 @@ void Router::on_register(txn::ServerTxnId id, const sip::Message& request,
       txn_.forget(id);
     }
   }
+}
+
+void Router::answer_durable() {
+  {
+    std::lock_guard lock(durable_mu_);
+    durable_now_.swap(durable_);
+  }
+  for (const Durable& d : durable_now_) {
+    if (!sip::parse(d.request, register_answered_, shared_.parse).ok()) continue;
+    answer(d.id, register_answered_, d.flow, d.answer);
+  }
+  durable_now_.clear();
 }
 
 void Router::on_stray_ack(const sip::Message& ack, const transport::Flow& flow) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,19 @@ class Router final : public transport::Receiver,
   // A REGISTER parsed again to answer it once its binding is durable (on this worker, from a
   // posted task): reused like message_, never while message_'s request is being handled.
   sip::Message register_answered_;
+  // Registrations whose bindings became durable, handed over by the store's writer thread. A
+  // commit makes a group of them durable at once; one task posted per group answers them all
+  // (a post per registration cost a wake-up of this worker each).
+  struct Durable {
+    txn::ServerTxnId id;
+    transport::Flow flow;
+    std::string request;  // the REGISTER's bytes
+    registrar::Answer answer;
+  };
+  void answer_durable();
+  std::mutex durable_mu_;
+  std::vector<Durable> durable_;      // guarded by durable_mu_
+  std::vector<Durable> durable_now_;  // this worker's: the batch being answered
   std::uint64_t tag_counter_ = 0;
   const std::uint64_t tag_salt_;
   std::uint64_t processed_ = 0;
