@@ -8,7 +8,8 @@
 # sockets (--udp-sockets, 8), and TLS-REGISTER, the same digest REGISTER over 1,000 persistent
 # TLS connections from bench/tlsload.cc (Kamailio started with -A WITH_TLS; the responder has
 # no TLS: n/a). Per scenario: the highest clean rate, then CPU per call and the median and
-# 99th-percentile response time at half the lower of sipwarden's and Kamailio's rates. Then
+# 99th-percentile response time at half the lower of sipwarden's and Kamailio's rates, after
+# 5 s of the same load (--cpu-warmup S) on the freshly started server. Then
 # memory: 100,000 bindings, and 5,000 idle TLS connections (--tls-idle N; 0 or
 # --no-tls-memory skips them). One command:
 #
@@ -17,7 +18,7 @@
 #                     [--no-memory] [--no-tls-memory] [--tls-idle N] [--kamailio-stateless]
 #                     [--callers N] [--call-ring-ms MS] [--call-hold-ms MS]
 #                     [--udp-sockets N] [--tls-connections N] [--tls-threads N]
-#                     [--start SCENARIO=RATE,...] [--cap SCENARIO=RATE,...]
+#                     [--start SCENARIO=RATE,...] [--cap SCENARIO=RATE,...] [--cpu-warmup S]
 #
 # Builds the release binary (scripts/build.sh, which installs Kamailio, its TLS modules and
 # SIPp from Debian if missing), compiles bench/responder.c, bench/udpload.c and
