@@ -121,7 +121,11 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
   }
   if (credentials == nullptr) {
     if (shield != nullptr) shield->user_challenged(flow, to_user);
-    return challenge(request, false);
+    Answer a = challenge(request, false);
+    // Stateless, as Kamailio's stock configuration sends it. A REGISTER with credentials
+    // keeps its transaction: a retransmitted wrong password is verified and counted once.
+    a.stateless = true;
+    return a;
   }
   const std::string name = sip::unescape(credentials->username);
   const auto subscriber = subscribers_.find(name);

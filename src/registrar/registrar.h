@@ -40,6 +40,10 @@ struct Answer {
   int code = 200;
   std::string reason;  // empty: the standard phrase
   std::vector<std::pair<std::string, std::string>> headers;
+  // Sent without keeping the transaction (RFC 3261 §8.2.7): a retransmission of the request
+  // is answered afresh. The challenge to a REGISTER without credentials, the first half of
+  // every registration: no transaction held 64*T1 for it, and a fresh challenge is as good.
+  bool stateless = false;
 };
 
 class Registrar {

@@ -296,14 +296,7 @@ void Router::on_register(txn::ServerTxnId id, const sip::Message& request,
   };
   if (auto now = shared_.registrar->handle(request, flow, std::move(later))) {
     answer(id, request, flow, *now);
-    // The challenge to a REGISTER without credentials, the first half of every
-    // registration, is sent statelessly (RFC 3261 §8.2.7, as Kamailio's stock configuration
-    // does): no transaction kept 64*T1 with its 401, and a retransmission gets a fresh
-    // challenge, as good as the first. Anything carrying credentials keeps its transaction,
-    // so that a retransmitted wrong password is not counted twice against its source.
-    if (now->code == 401 && request.find(sip::HeaderId::kAuthorization) == nullptr) {
-      txn_.forget(id);
-    }
+    if (now->stateless) txn_.forget(id);
   }
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <tuple>
 #include <unordered_map>
 
 namespace shield {
@@ -37,11 +36,14 @@ transport::Endpoint Shield::key_of(const transport::Endpoint& e) {
   return k;
 }
 
+std::size_t Shield::shard_index(const transport::Endpoint& key) {
+  return transport::EndpointHash{}(key) % kShards;
+}
 Shield::Shard& Shield::shard(const transport::Endpoint& key) {
-  return shards_[transport::EndpointHash{}(key) % shards_.size()];
+  return shards_[shard_index(key)];
 }
 const Shield::Shard& Shield::shard(const transport::Endpoint& key) const {
-  return shards_[transport::EndpointHash{}(key) % shards_.size()];
+  return shards_[shard_index(key)];
 }
 
 std::int64_t Shield::now_ms() const {
@@ -320,9 +322,9 @@ void Shield::load_bans(const std::vector<BanEntry>& active, const std::vector<Ba
     std::unordered_map<transport::Endpoint, BanEntry, transport::EndpointHash> bans;
     std::unordered_map<transport::Endpoint, int, transport::EndpointHash> levels;
   };
-  std::array<Lists, std::tuple_size_v<decltype(shards_)>> fresh;
+  std::array<Lists, kShards> fresh;
   const auto lists_of = [&](const transport::Endpoint& key) -> Lists& {
-    return fresh[static_cast<std::size_t>(&shard(key) - shards_.data())];
+    return fresh[shard_index(key)];
   };
   std::lock_guard pending(new_bans_mu_);  // no ban is made until the swap is over
   for (const BanEntry& e : history) {

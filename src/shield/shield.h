@@ -124,6 +124,7 @@ class Shield {
     std::unordered_map<transport::Endpoint, int, transport::EndpointHash> levels;  // history
   };
 
+  static std::size_t shard_index(const transport::Endpoint& key);
   Shard& shard(const transport::Endpoint& key);
   const Shard& shard(const transport::Endpoint& key) const;
   static transport::Endpoint key_of(const transport::Endpoint& e);
@@ -138,7 +139,8 @@ class Shield {
   const Settings settings_;
   SecurityEvents& events_;
   const Clock clock_;
-  std::array<Shard, 32> shards_;
+  static constexpr std::size_t kShards = 32;
+  std::array<Shard, kShards> shards_;
   Bucket global_;
   std::mutex global_mu_;
   std::mutex new_bans_mu_;

@@ -179,6 +179,7 @@ TEST_F(RegistrarTest, NoCredentialsGetsAChallenge) {
   ASSERT_EQ(challenges.size(), 2u);
   EXPECT_NE(challenges[0].find("algorithm=SHA-256"), std::string::npos);
   EXPECT_NE(challenges[1].find("algorithm=MD5"), std::string::npos);
+  EXPECT_TRUE(a.stateless) << "no transaction kept for the challenge";
 }
 
 TEST_F(RegistrarTest, UnknownUserAndWrongPasswordLookTheSame) {
@@ -193,6 +194,8 @@ TEST_F(RegistrarTest, UnknownUserAndWrongPasswordLookTheSame) {
     EXPECT_EQ(wrong.headers[i].second.size(), unknown.headers[i].second.size());
   }
   EXPECT_EQ(wrong.reason, unknown.reason);
+  EXPECT_FALSE(wrong.stateless) << "credentials keep their transaction: verified once";
+  EXPECT_FALSE(unknown.stateless);
   EXPECT_TRUE(store_.applied.empty());
 }
 
