@@ -468,23 +468,29 @@ void SqliteStore::add_call_record(CallRecord record) {
 // ---- the writer
 
 void SqliteStore::enqueue(Write write) {
-  bool first = false;
+  bool wake = false;
   {
     std::lock_guard lock(queue_mu_);
-    first = queue_.empty();
+    // Only the first write of a group, or the first one awaited, has a writer to wake: with
+    // writes queued, the writer is committing or sitting out a window, which further writes
+    // must not cut short. Waking it for each one cost a futex call and a context switch per
+    // REGISTER. The first awaited write ends the wait of the record window.
+    wake = queue_.empty() || (write.done && !awaited_);
+    if (write.done) awaited_ = true;
     queue_.push_back(std::move(write));
     ++enqueued_;
   }
-  // Only the first write of a group has a writer to wake: with writes queued, the writer is
-  // committing or sitting out the group window, which writes must not cut short. Waking it
-  // for each one cost a futex call and a context switch per REGISTER.
-  if (first) queued_cv_.notify_one();
+  if (wake) queued_cv_.notify_one();
 }
 
 void SqliteStore::flush() {
   if (std::this_thread::get_id() == writer_thread_.get_id()) return;
   std::unique_lock lock(queue_mu_);
   const std::uint64_t target = enqueued_;
+  if (!queue_.empty() && !awaited_) {
+    awaited_ = true;
+    queued_cv_.notify_one();
+  }
   completed_cv_.wait(lock, [&] { return completed_ >= target; });
 }
 
@@ -503,10 +509,16 @@ void SqliteStore::writer_loop() {
       queued_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) return;  // stopping, and everything queued is done
       // Group commit: everything that queues until the window since the last commit is
-      // over goes into one transaction (one fsync).
+      // over goes into one transaction (one fsync). Call records alone wait for the longer
+      // record window, or until a write someone awaits joins them.
+      if (!stopping_ && !awaited_) {
+        queued_cv_.wait_until(lock, last_commit_ + options_.record_window,
+                              [&] { return stopping_ || awaited_; });
+      }
       const auto ready_at = last_commit_ + options_.group_window;
       if (!stopping_) queued_cv_.wait_until(lock, ready_at, [&] { return stopping_; });
       group.swap(queue_);
+      awaited_ = false;
     }
     last_commit_ = std::chrono::steady_clock::now();
     const std::uint64_t failed = commit_group(group);

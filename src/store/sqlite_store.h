@@ -101,6 +101,9 @@ class SqliteStore final : public Store {
   std::uint64_t completed_ = 0;  // writes ever committed or failed, callbacks run
   WriterStats stats_;
   bool stopping_ = false;
+  // Someone waits for what is queued (a binding change's done, or flush()): the group window
+  // applies. Otherwise the queue holds only call records and the record window applies.
+  bool awaited_ = false;
   std::chrono::steady_clock::time_point last_commit_{};  // writer thread only
 
   std::thread writer_thread_;  // last: started once everything above exists

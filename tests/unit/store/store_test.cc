@@ -584,6 +584,51 @@ TEST_F(SqliteStoreTest, CallRecordsAreWrittenInTheBackground) {
 
 // ---- the writer: group commit, flush, shutdown, locking
 
+TEST_F(SqliteStoreTest, CallRecordsAloneWaitForTheRecordWindowAwaitedWritesDoNot) {
+  SqliteOptions options;
+  options.group_window = std::chrono::microseconds{0};
+  options.record_window = std::chrono::minutes{10};  // never reached in this test
+  auto opened = SqliteStore::open(path_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error();
+  auto& store = **opened;
+  auto record = [&](const std::string& call_id) {
+    CallRecord r;
+    r.call_id = call_id;
+    r.caller = "sip:1000@example.com";
+    r.callee = "sip:1001@example.com";
+    r.started_at = kNow;
+    r.ended_at = kNow + 1;
+    r.final_code = 200;
+    store.add_call_record(r);
+  };
+  const auto start = std::chrono::steady_clock::now();
+
+  // The first record after a quiet spell commits at once; the next ones wait for company.
+  record("call-1");
+  while (store.writer_stats().groups < 1) std::this_thread::yield();
+  record("call-2");
+  record("call-3");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(store.writer_stats().groups, 1u);
+  EXPECT_EQ(store.writer_stats().queued, 2u);
+  EXPECT_EQ(RawDb(path_).integer("SELECT count(*) FROM call_records"), 1);
+
+  // A binding change is awaited: it commits without waiting out the window, records with it.
+  std::promise<bool> durable;
+  store.apply(upsert("a@example.com", {binding("a@example.com", "sip:a", kNow + 60)}),
+              [&](bool ok) { durable.set_value(ok); });
+  EXPECT_TRUE(durable.get_future().get());
+  EXPECT_EQ(store.writer_stats().groups, 2u);
+  EXPECT_EQ(RawDb(path_).integer("SELECT count(*) FROM call_records"), 3);
+
+  // flush() is awaited too.
+  record("call-4");
+  store.flush();
+  EXPECT_EQ(RawDb(path_).integer("SELECT count(*) FROM call_records"), 4);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, options.record_window);
+}
+
+
 TEST_F(SqliteStoreTest, AThousandQueuedChangesCommitInOneTransaction) {
   auto opened = SqliteStore::open(path_);
   ASSERT_TRUE(opened.ok()) << opened.error();
