@@ -84,13 +84,21 @@ Endpoint from_asio(const asio::ip::address& a, std::uint16_t port) {
 
 // Timers on a worker's loop: a min-heap of deadlines and one asio timer armed for the
 // earliest. Cancelled timers are forgotten at once and skipped when their deadline comes.
+//
+// Deadlines are rounded up to the next tick of kTimerTick, so that all the timers due in one
+// tick fire in one wake-up. A call leaves about five timers behind (the transactions' Timers
+// K, J, I, D and their like); fired one by one they cost a wake-up and a re-arm of the
+// timerfd each, which at 1,000 calls/s was as many wake-ups as the messages themselves
+// brought. A timer fires at most one tick late; the shortest SIP timer, T1, is at least 50 ms.
+constexpr std::chrono::milliseconds kTimerTick{10};
+
 class LoopTimers final : public base::TimerService {
  public:
   explicit LoopTimers(asio::io_context& io) : timer_(io) {}
 
   Id start(std::chrono::milliseconds after, std::function<void()> fire) override {
     const Id id = next_id_++;
-    const Clock::time_point deadline = Clock::now() + after;
+    const Clock::time_point deadline = on_tick(Clock::now() + after);
     callbacks_.emplace(id, std::move(fire));
     heap_.push({deadline, id});
     if (!firing_ && (!armed_ || deadline < armed_at_)) arm();
@@ -108,8 +116,14 @@ class LoopTimers final : public base::TimerService {
   struct Entry {
     Clock::time_point at;
     Id id;
-    bool operator>(const Entry& o) const { return at > o.at; }
+    // Timers due in the same tick fire in the order they were started.
+    bool operator>(const Entry& o) const { return at != o.at ? at > o.at : id > o.id; }
   };
+
+  static Clock::time_point on_tick(Clock::time_point t) {
+    const auto late = t.time_since_epoch() % kTimerTick;
+    return late == Clock::duration::zero() ? t : t + (kTimerTick - late);
+  }
 
   void arm() {
     while (!heap_.empty() && !callbacks_.count(heap_.top().id)) heap_.pop();
