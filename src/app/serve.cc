@@ -33,6 +33,7 @@
 #include "spdlog/spdlog.h"
 #include "transport/tls_context.h"
 #include "transport/transport.h"
+#include "txn/transaction_layer.h"
 
 namespace app {
 namespace {
@@ -229,6 +230,7 @@ int serve(const std::string& config_path) {
   const unsigned workers =
       cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   transport::Transport transport(workers, limits, [&tls] { return tls.context(); });
+  transport.steer_responses(txn::TransactionLayer::kBranchPrefix);
 
   for (const config::Listen& l : cfg.listen) {
     auto r = transport.listen(l);

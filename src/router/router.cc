@@ -76,8 +76,9 @@ void Router::on_message(std::string_view bytes, const transport::Flow& flow) {
   }
   if (shield != nullptr && shield->after_parse(message_, flow) == shield::Verdict::kDrop) return;
   if (message_.is_response()) {
-    // Our branches name the worker whose client transaction sent the request: a UDP answer
-    // may land on any worker's socket (SO_REUSEPORT spreads by source), so it is handed over.
+    // Our branches name the worker whose client transaction sent the request. The transport
+    // steers UDP answers to that worker's socket; one that lands elsewhere all the same (the
+    // branch too deep in the datagram for the steering program) is handed over.
     const int owner = txn::TransactionLayer::worker_of_branch(message_.via.front().branch);
     if (owner >= 0 && owner != worker_ && static_cast<std::size_t>(owner) < shared_.routers.size()) {
       Router* other = shared_.routers[static_cast<std::size_t>(owner)];

@@ -21,6 +21,7 @@
 
 #include "sip/parser.h"
 #include "spdlog/spdlog.h"
+#include "transport/steering.h"
 
 namespace transport {
 namespace {
@@ -280,6 +281,7 @@ struct Transport::Impl {
   std::vector<std::uint32_t> bound_ids;  // listener id of each entry of `bound`
   std::uint32_t listeners = 0;
   bool started = false;
+  std::vector<sock_filter> steering;  // attached to each UDP socket group; empty: none
 };
 
 namespace {
@@ -742,6 +744,14 @@ base::Result<Endpoint> open_listener(Worker& w, const config::Listen& cfg, std::
     s.set_option(asio::socket_base::receive_buffer_size(4 << 20), ec);
     s.bind(ep, ec);
     if (ec) return fail(ec);
+    // Worker 0's socket is the first of the group (socket index = worker index); a program
+    // attached to it serves the whole group.
+    if (w.index == 0 && !w.transport.steering.empty()) {
+      if (const int e = attach_response_steering(s.native_handle(), w.transport.steering)) {
+        spdlog::warn("event=response_steering_off address={} reason=\"{}\"", cfg.address,
+                     std::strerror(e));
+      }
+    }
     s.non_blocking(true, ec);
     const Endpoint local = from_asio(address, s.local_endpoint(ec).port());
     if (w.udp.size() <= id) w.udp.resize(id + 1);
@@ -800,6 +810,10 @@ base::Result<Transport::Opened> Transport::listen(const config::Listen& cfg) {
   impl_->bound.emplace_back(cfg, local);
   impl_->bound_ids.push_back(id);
   return Opened{};
+}
+
+void Transport::steer_responses(std::string_view marker) {
+  impl_->steering = response_steering_program(marker, kSteeringInstructions);
 }
 
 void Transport::set_admission(std::function<bool(const Endpoint& source)> admit) {

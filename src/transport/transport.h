@@ -79,6 +79,12 @@ class Transport {
   };
   base::Result<Opened> listen(const config::Listen& listen);
 
+  // Before listen(): a UDP response carrying `marker` followed by a worker's index (one
+  // digit) and '.' goes to that worker's socket rather than where the kernel's hash of its
+  // source would put it (transport/steering.h). The transaction layer puts its worker's index
+  // there in every branch it makes, so responses land on the worker that waits for them.
+  void steer_responses(std::string_view marker);
+
   // Decides whether a new TCP/TLS connection from `source` is served at all (bans, deny
   // lists); a refused one is closed at once. Set before start(); called on worker threads.
   void set_admission(std::function<bool(const Endpoint& source)> admit);

@@ -29,6 +29,8 @@ namespace {
 
 constexpr std::string_view kCookie = "z9hG4bK";  // RFC 3261 §8.1.1.7
 constexpr std::string_view kOurs = "sw";         // after the cookie: a branch new_branch() made
+static_assert(TransactionLayer::kBranchPrefix.substr(0, kCookie.size()) == kCookie &&
+              TransactionLayer::kBranchPrefix.substr(kCookie.size()) == kOurs);
 constexpr char kSep = '\x1f';                    // never inside a token, URI or header value
 constexpr std::string_view kInvite = "INVITE";
 constexpr std::string_view kCancel = "CANCEL";

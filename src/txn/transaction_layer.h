@@ -135,6 +135,8 @@ class TransactionLayer {
   std::string new_branch();
   // The worker that created `branch` with new_branch(), or -1 when it is not one of ours.
   static int worker_of_branch(std::string_view branch);
+  // What new_branch() puts before the worker's index: "z9hG4bKsw".
+  static constexpr std::string_view kBranchPrefix = "z9hG4bKsw";
 
   // Live transactions (those waiting on timers included; client ones include the CANCELs
   // sent by cancel()).
