@@ -267,6 +267,63 @@ struct StreamListener {
 
 }  // namespace
 
+// UDP datagrams a worker queues while it handles a batch of received ones (or a posted task),
+// sent together when the batch is done: sendmmsg makes one system call of what were one
+// sendto per answer. Datagrams leave in the order they were queued.
+class Outbox {
+ public:
+  bool open() const { return open_; }
+  void set_open(bool open) { open_ = open; }
+
+  void add(int fd, const sockaddr_storage& to, socklen_t to_len, std::string_view bytes) {
+    entries_.push_back({fd, bytes_.size(), bytes.size(), to, to_len});
+    bytes_.append(bytes);
+    if (entries_.size() == kUdpBatch) flush();
+  }
+
+  void flush() {
+    std::size_t i = 0;
+    while (i < entries_.size()) {
+      // One sendmmsg per run of datagrams from the same socket.
+      std::size_t end = i;
+      while (end < entries_.size() && entries_[end].fd == entries_[i].fd) ++end;
+      mmsghdr msgs[kUdpBatch];
+      iovec iov[kUdpBatch];
+      for (std::size_t k = i; k < end; ++k) {
+        Entry& e = entries_[k];
+        iov[k - i] = {bytes_.data() + e.at, e.size};
+        std::memset(&msgs[k - i], 0, sizeof(mmsghdr));
+        msgs[k - i].msg_hdr.msg_name = &e.to;
+        msgs[k - i].msg_hdr.msg_namelen = e.to_len;
+        msgs[k - i].msg_hdr.msg_iov = &iov[k - i];
+        msgs[k - i].msg_hdr.msg_iovlen = 1;
+      }
+      std::size_t sent = i;
+      while (sent < end) {
+        const int n = ::sendmmsg(entries_[i].fd, msgs + (sent - i),
+                                 static_cast<unsigned>(end - sent), MSG_DONTWAIT);
+        // The datagram at `sent` failed, as a lone sendto() would have: drop it, go on.
+        sent += n > 0 ? static_cast<std::size_t>(n) : 1;
+      }
+      i = end;
+    }
+    entries_.clear();
+    bytes_.clear();
+  }
+
+ private:
+  struct Entry {
+    int fd;
+    std::size_t at;
+    std::size_t size;
+    sockaddr_storage to;
+    socklen_t to_len;
+  };
+  bool open_ = false;
+  std::vector<Entry> entries_;
+  std::string bytes_;  // the datagrams back to back
+};
+
 struct Transport::Impl {
   Impl(unsigned n, const StreamLimits& l, TlsContextSource tls);
 
@@ -302,6 +359,7 @@ struct Worker {
   std::vector<char> scratch = std::vector<char>(256 * 1024);
   // recvmmsg buffers, allocated on the worker's first datagram.
   std::vector<char> udp_buffers;
+  Outbox outbox;  // open while a batch or a posted task runs on this worker's thread
   std::thread thread;
   bool listening = true;
 
@@ -333,8 +391,26 @@ struct Worker {
     });
   }
 
-  // Reads every queued datagram in batches (recvmmsg), then waits again.
+  // Runs `work` with the outbox open, then sends what it queued.
+  template <typename Work>
+  void batched(Work&& work) {
+    if (outbox.open()) {
+      work();
+      return;
+    }
+    outbox.set_open(true);
+    work();
+    outbox.flush();
+    outbox.set_open(false);
+  }
+
+  // Reads every queued datagram in batches (recvmmsg), then waits again. The answers to
+  // each batch go out together at its end.
   void drain_udp(UdpListener& l) {
+    batched([&] { read_batches(l); });
+  }
+
+  void read_batches(UdpListener& l) {
     if (udp_buffers.empty()) udp_buffers.resize(kUdpBatch * kUdpBufferBytes);
     mmsghdr msgs[kUdpBatch];
     iovec iov[kUdpBatch];
@@ -367,6 +443,7 @@ struct Worker {
                                flow);
         }
       }
+      outbox.flush();
       if (static_cast<std::size_t>(n) < kUdpBatch) return;
     }
   }
@@ -417,14 +494,20 @@ struct Worker {
     c->start();
   }
 
-  void send_udp(const Flow& flow, std::string_view bytes) {
+  // Sends from this worker's socket of the flow's listener; queued in `outbox` (the calling
+  // worker's, when it is open) or at once.
+  void send_udp(const Flow& flow, std::string_view bytes, Outbox* out) {
     if (flow.listener >= udp.size() || !udp[flow.listener]) return;
     UdpListener& l = *udp[flow.listener];
     sockaddr_storage ss;
     const socklen_t len = to_sockaddr(flow.remote, l.v6, ss);
     if (!l.v6 && flow.remote.v6) return;  // an IPv4 socket cannot reach an IPv6 peer
-    ::sendto(l.socket.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT,
-             reinterpret_cast<sockaddr*>(&ss), len);
+    if (out != nullptr) {
+      out->add(l.socket.native_handle(), ss, len, bytes);
+    } else {
+      ::sendto(l.socket.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT,
+               reinterpret_cast<sockaddr*>(&ss), len);
+    }
     transport.stats.messages_out.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -879,7 +962,13 @@ void Transport::send(const Flow& flow, std::string_view bytes) {
   if (flow.worker >= impl_->workers.size()) return;
   Worker& w = *impl_->workers[flow.worker];
   if (flow.protocol == Protocol::kUdp) {
-    w.send_udp(flow, bytes);  // sendto() on the socket is safe from any thread
+    // Sending on a socket is safe from any thread; only the outbox is the worker's own.
+    Outbox* out = nullptr;
+    if (t_worker >= 0 && static_cast<std::size_t>(t_worker) < impl_->workers.size()) {
+      Outbox& here = impl_->workers[static_cast<std::size_t>(t_worker)]->outbox;
+      if (here.open()) out = &here;
+    }
+    w.send_udp(flow, bytes, out);
     return;
   }
   if (t_worker == flow.worker) {
@@ -890,7 +979,8 @@ void Transport::send(const Flow& flow, std::string_view bytes) {
 }
 
 void Transport::post(unsigned index, std::function<void()> task) {
-  asio::post(impl_->workers.at(index)->io, std::move(task));
+  Worker& w = *impl_->workers.at(index);
+  asio::post(w.io, [&w, task = std::move(task)] { w.batched(task); });
 }
 
 base::TimerService& Transport::timers(unsigned index) { return impl_->workers.at(index)->timers; }
