@@ -2,8 +2,8 @@
 
 #include <sys/socket.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 
 namespace transport {
@@ -18,6 +18,7 @@ constexpr std::size_t kComparedBytes = 4;
 std::string_view compared(std::string_view marker) {
   return marker.size() > kComparedBytes ? marker.substr(marker.size() - kComparedBytes) : marker;
 }
+
 constexpr std::uint32_t kKernelHash = 0xffffffffu;  // no such socket: the kernel's own choice
 
 sock_filter load(std::uint16_t size, std::uint32_t offset) {
@@ -74,8 +75,9 @@ std::vector<sock_filter> response_steering_program(std::string_view marker,
   const std::size_t positions = response_steering_window(marker, instructions);
   p.reserve(kPrologue + positions * block + kEpilogue);
 
-  // A datagram too short for a load ends the program with 0 (socket 0): harmless, nothing
-  // that short is a response of ours.
+  // A load past the datagram's end ends the program with 0 (socket 0). That happens only to
+  // datagrams shorter than four bytes and to responses without the marker: no worker waits
+  // for either.
   p.push_back(load(BPF_W, 0));
   p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x5349502fu /* "SIP/" */, 1, 0));
   p.push_back(BPF_STMT(BPF_RET | BPF_K, kKernelHash));
