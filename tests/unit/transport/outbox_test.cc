@@ -8,10 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <map>
 #include <string>
 #include <vector>
 
+#include "loopback_udp.h"
 #include "transport/transport.h"
 
 namespace transport {
@@ -19,18 +19,6 @@ namespace {
 
 constexpr int kSources = 4;
 constexpr int kPerSource = 200;
-
-std::uint16_t free_udp_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Answers every datagram with two: "<it>/a" and "<it>/b", back to its source.
 class Echo final : public Receiver {
@@ -60,11 +48,7 @@ std::vector<std::string> read_all(int fd, std::size_t expected, int ms) {
 }
 
 int client_socket() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  const int fd = loopback::udp_socket();
   const int big = 4 << 20;
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   return fd;
@@ -72,7 +56,7 @@ int client_socket() {
 
 TEST(OutboxTest, AnswersToABurstArriveCompleteInOrderAtTheirSources) {
   Transport t(1, StreamLimits{}, [] { return nullptr; });
-  const std::uint16_t port = free_udp_port();
+  const std::uint16_t port = loopback::free_udp_port();
   config::Listen l;
   l.transport = config::Transport::kUdp;
   l.address = "127.0.0.1";
@@ -109,12 +93,7 @@ TEST(OutboxTest, AnswersToABurstArriveCompleteInOrderAtTheirSources) {
   // A posted task's sends are batched too, and leave when it returns.
   Flow flow;
   flow.protocol = Protocol::kUdp;
-  flow.remote = *Endpoint::from_string("127.0.0.1", [&] {
-    sockaddr_in a{};
-    socklen_t len = sizeof a;
-    ::getsockname(clients[0], reinterpret_cast<sockaddr*>(&a), &len);
-    return ntohs(a.sin_port);
-  }());
+  flow.remote = *Endpoint::from_string("127.0.0.1", loopback::local_port(clients[0]));
   flow.listener = t.listeners().front().id;
   flow.worker = 0;
   t.post(0, [&] {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "loopback_udp.h"
 #include "transport/transport.h"
 
 namespace transport {
@@ -40,18 +41,6 @@ class Recorder final : public Receiver {
   std::vector<std::pair<unsigned, std::string>>& got_;
 };
 
-std::uint16_t free_udp_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 std::string response(const std::string& branch) {
   return "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=" + branch +
          ";rport\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>;tag=2\r\n"
@@ -68,7 +57,7 @@ class SteeringTest : public ::testing::Test {
   void SetUp() override {
     transport_ = std::make_unique<Transport>(kWorkers, StreamLimits{}, [] { return nullptr; });
     transport_->steer_responses(kMarker);
-    port_ = free_udp_port();
+    port_ = loopback::free_udp_port();
     config::Listen l;
     l.transport = config::Transport::kUdp;
     l.address = "127.0.0.1";
@@ -79,14 +68,7 @@ class SteeringTest : public ::testing::Test {
       transport_->set_receiver(i, recorders_.back().get());
     }
     transport_->start();
-    for (int i = 0; i < kSources; ++i) {
-      const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-      sources_.push_back(fd);
-    }
+    for (int i = 0; i < kSources; ++i) sources_.push_back(loopback::udp_socket());
   }
   void TearDown() override {
     for (int fd : sources_) ::close(fd);
