@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -55,6 +56,24 @@ bool unbase64url(std::string_view text, std::uint8_t* out, std::size_t n) {
   return written == n;
 }
 
+// The random part of a nonce, from a per-thread pool refilled kRandomPool bytes at a time.
+// OpenSSL 3 takes the same locks and provider dispatch for 8 bytes as for 4 KiB: one
+// RAND_bytes per nonce was 7% of a worker's CPU under REGISTER load. The bytes are as
+// random as before; they only come from fewer, larger draws. False if OpenSSL failed.
+constexpr std::size_t kRandomPool = 4096;
+
+bool random_part(std::uint8_t* out) {
+  thread_local std::array<std::uint8_t, kRandomPool> pool;
+  thread_local std::size_t used = kRandomPool;
+  if (used + kRandomBytes > kRandomPool) {
+    if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1) return false;
+    used = 0;
+  }
+  std::memcpy(out, pool.data() + used, kRandomBytes);
+  used += kRandomBytes;
+  return true;
+}
+
 // HMAC-SHA256(secret, time || random || realm), truncated; false if OpenSSL failed.
 bool mac(const HmacSha256& hmac, const std::uint8_t* signed_bytes, std::string_view realm,
          std::uint8_t* out) {
@@ -95,15 +114,15 @@ base::Result<Secret> load_or_create_secret(const std::filesystem::path& path) {
 
 std::string NonceFactory::issue(std::string_view realm,
                                 std::chrono::system_clock::time_point now) const {
-  std::uint8_t raw[kSignedBytes + kMacBytes];
+  std::uint8_t raw[kSignedBytes + kMacBytes] = {};
   const auto seconds = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
   for (std::size_t i = 0; i < kTimeBytes; ++i) {
     raw[i] = static_cast<std::uint8_t>(seconds >> (8 * (kTimeBytes - 1 - i)));
   }
-  RAND_bytes(raw + kTimeBytes, static_cast<int>(kRandomBytes));
-  // Without a MAC the nonce must not verify: random bytes in its place never will.
-  if (!mac(mac_, raw, realm, raw + kSignedBytes)) {
+  // Without its random part or a MAC the nonce must not verify: random bytes in the MAC's
+  // place never will.
+  if (!random_part(raw + kTimeBytes) || !mac(mac_, raw, realm, raw + kSignedBytes)) {
     RAND_bytes(raw + kSignedBytes, static_cast<int>(kMacBytes));
   }
   return base64url(raw, sizeof raw);
