@@ -79,7 +79,10 @@ class SqliteStore final : public Store {
   void writer_loop();
   // Commits `group` in one transaction and calls back; returns how many failed.
   std::uint64_t commit_group(std::vector<Write>& group);
-  base::Result<void> write_one(const Write& write);
+  void write_group(const std::vector<Write>& group, std::vector<char>& durable,
+                   std::vector<std::string>& errors);
+  base::Result<void> write_plain(const Write& write);  // no savepoint of its own
+  base::Result<void> write_one(const Write& write);    // in a savepoint of its own
   void report(const std::string& message) const;
 
   const std::string path_;

@@ -537,6 +537,51 @@ TEST_F(SqliteStoreTest, ARefusedChangeFailsAloneAndIsReported) {
   EXPECT_NE(reported[1].find("\"someone@else\""), std::string::npos) << reported[1];
 }
 
+// A group is first written without a savepoint per write. When a change made of several
+// statements fails at its second (here: remove all, then an upsert the CHECK refuses), the
+// group is written again one savepoint per write: the refused change leaves nothing behind,
+// not even its first statement, and the rest of its group is saved.
+TEST_F(SqliteStoreTest, ARefusedChangeInAGroupIsUndoneWholeTheRestIsSaved) {
+  SqliteOptions options;
+  options.on_error = [](const std::string&) {};
+  auto opened = SqliteStore::open(path_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error();
+  auto& store = *opened;
+  store->apply(upsert("a@example.com", {binding("a@example.com", "sip:old", kNow + 60)}),
+               [](bool) {});
+  store->flush();
+  const auto groups_before = store->writer_stats().groups;
+
+  std::atomic<int> good{0}, bad{0};
+  auto count = [&](bool ok) { ++(ok ? good : bad); };
+  {
+    RawDb cli(path_);  // holds the write lock while the group piles up
+    cli.exec("BEGIN IMMEDIATE");
+    BindingChange replace_all = upsert("a@example.com", {binding("a@example.com", "sip:new",
+                                                                 kNow + 60)});
+    replace_all.remove_all = true;
+    replace_all.upsert[0].q = 2.0;  // q is 0..1
+    store->apply(upsert("b@example.com", {binding("b@example.com", "sip:b", kNow + 60)}), count);
+    while (store->writer_stats().queued != 0) std::this_thread::yield();
+    for (int i = 0; i < 20; ++i) {
+      std::string aor = "u";
+      aor.append(std::to_string(i)).append("@example.com");
+      store->apply(upsert(aor, {binding(aor, "sip:x", kNow + 60)}), count);
+      if (i == 10) store->apply(replace_all, count);
+    }
+    cli.exec("COMMIT");
+  }
+  store->flush();
+  EXPECT_EQ(good.load(), 21);
+  EXPECT_EQ(bad.load(), 1);
+  EXPECT_EQ(store->writer_stats().groups, groups_before + 2);
+  auto a = store->bindings_of("a@example.com", kNow);
+  ASSERT_TRUE(a.ok()) << a.error();
+  ASSERT_EQ(a->size(), 1u);
+  EXPECT_EQ((*a)[0].contact, "sip:old");
+  EXPECT_EQ(store->load_bindings(kNow)->size(), 22u);
+}
+
 // ---- bans and call records
 
 TEST_F(SqliteStoreTest, BansRoundTripListOnlyUnexpired) {
