@@ -1363,6 +1363,9 @@ def main():
                     help="the memory phase without its idle TLS part (same as --tls-idle 0)")
     ap.add_argument("--cap", default="",
                     help="highest rate tried, per scenario (--start X --cap X: one step at X)")
+    ap.add_argument("--cpu-rate", default="",
+                    help="the common rate of the CPU step, per scenario (default: half the "
+                         "lower of the two servers' first-round highest rates)")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--kamailio-stateless", action="store_true",
                     help="Kamailio answers OPTIONS and REGISTER without transactions, as the "
@@ -1412,11 +1415,12 @@ def main():
         "max_steps_later": 3 if quick else 5,
         "resolution": 0.12 if quick else 0.06,
     }
-    for opt, key in ((args.start, "start"), (args.cap, "cap")):
+    ctx.plan["cpu_rate"] = {}
+    for opt, key in ((args.start, "start"), (args.cap, "cap"), (args.cpu_rate, "cpu_rate")):
         for item in filter(None, opt.split(",")):
             sc, _, rate = item.partition("=")
             if sc not in KNOWN or not rate.isdigit() or int(rate) < 1:
-                ap.error("--%s: expected SCENARIO=RATE, got %r" % (key, item))
+                ap.error("--%s: expected SCENARIO=RATE, got %r" % (key.replace("_", "-"), item))
             ctx.plan[key][sc] = int(rate)
     mem_n = 20000 if quick else 100000
     mem_rate = 4000 if quick else 2500
@@ -1491,7 +1495,10 @@ def main():
         "cpu_rate": {},
         "cpu_rate_basis": "half the lower of sipwarden's and Kamailio's first-round highest "
                           "clean rates; the response times (latency_p50_ms, latency_p99_ms) "
-                          "are measured at that step",
+                          "are measured at that step" +
+                          ("; set by --cpu-rate for %s" % ", ".join(
+                              "%s=%d" % kv for kv in sorted(ctx.plan["cpu_rate"].items()))
+                           if ctx.plan["cpu_rate"] else ""),
         "latency_method": {sc: LATENCY_METHOD[sc] for sc in scenarios},
         "options_c": {"tool": "bench/udpload.c", "sockets": args.udp_sockets,
                       "window": "max(1000, rate)", "timeout_ms": 2000}
@@ -1530,6 +1537,8 @@ def main():
                 finally:
                     t.stop()
                 log("  %s %s: %s/s" % (sc, name, rr[sc][name]["search"]["best"]))
+            if sc not in results["cpu_rate"] and sc in ctx.plan["cpu_rate"]:
+                results["cpu_rate"][sc] = ctx.plan["cpu_rate"][sc]
             if sc not in results["cpu_rate"]:
                 both = [rr[sc]["sipwarden"]["search"]["best"], rr[sc]["kamailio"]["search"]["best"]]
                 base = min(b for b in both if b) if any(both) else p_start(ctx, sc)
