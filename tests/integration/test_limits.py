@@ -7,6 +7,7 @@
 - a slow-loris connection (partial header, then silence) is closed after idle_timeout_s while
   another connection keeps working;
 - a CRLF CRLF keep-alive ping gets a CRLF pong (RFC 5626 §3.5.1);
+- two requests in one write, and one request in three writes, are each answered;
 - a bad Content-Length gets 400 and the connection is closed.
 """
 import os
@@ -90,6 +91,25 @@ class PerSourceLimitTest(unittest.TestCase):
             # The connection is still usable after the ping.
             resp = c.request(options(self.server, c))
             self.assertIsNotNone(resp)
+            self.assertEqual(resp.status, 200, resp.raw)
+
+    def test_pipelined_and_split_requests(self):
+        """Two requests in one write, then one request in three writes with pauses: each is
+        answered, in order (the reader stops at a short read and waits for the socket)."""
+        with StreamClient.tcp(self.dest, source="127.0.0.5") as c:
+            a, b = options(self.server, c), options(self.server, c)
+            c.send(bytes(a) + bytes(b))
+            for req in (a, b):
+                resp = c.wait_response(req)
+                self.assertIsNotNone(resp, "no answer to the pipelined " + req.call_id)
+                self.assertEqual(resp.status, 200, resp.raw)
+            split = options(self.server, c)
+            data = bytes(split)
+            for part in (data[:10], data[10:200], data[200:]):
+                c.send(part)
+                time.sleep(0.2)
+            resp = c.wait_response(split)
+            self.assertIsNotNone(resp, "no answer to the request sent in three parts")
             self.assertEqual(resp.status, 200, resp.raw)
 
     def test_bad_content_length_gets_400_and_close(self):

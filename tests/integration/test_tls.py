@@ -2,6 +2,8 @@
 """SIP over TLS.
 
 - OPTIONS over TLS gets 200, the session is TLS 1.2 or newer;
+- pipelined requests, a request in three writes and a 40 KB request (several TLS records)
+  are each answered;
 - a TLS 1.1-only client and a client offering only non-AEAD / non-forward-secret suites are
   refused;
 - without a configured certificate the server serves its generated self-signed ECDSA P-256
@@ -15,6 +17,7 @@ import signal
 import ssl
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +64,32 @@ class SelfSignedTest(RefusalMixin, unittest.TestCase):
             self.assertIsNotNone(resp, "no answer to OPTIONS over TLS")
             self.assertEqual(resp.status, 200, resp.raw)
             self.assertIn("INVITE", resp.header("allow") or "")
+
+    def test_pipelined_split_and_multi_record_requests(self):
+        """However the bytes arrive, each request is answered, in order: two requests in one
+        write (one TLS record); one request in three writes with pauses (its records end
+        mid-message); one request of 40 KB, more than one TLS record can hold (16 KB)."""
+        with StreamClient.tls(self.dest) as c:
+            a, b = options_over(self.server, c), options_over(self.server, c)
+            c.send(bytes(a) + bytes(b))
+            for req in (a, b):
+                resp = c.wait_response(req)
+                self.assertIsNotNone(resp, "no answer to the pipelined " + req.call_id)
+                self.assertEqual(resp.status, 200, resp.raw)
+            split = options_over(self.server, c)
+            data = bytes(split)
+            for part in (data[:10], data[10:200], data[200:]):
+                c.send(part)
+                time.sleep(0.2)
+            resp = c.wait_response(split)
+            self.assertIsNotNone(resp, "no answer to the request sent in three parts")
+            self.assertEqual(resp.status, 200, resp.raw)
+            big = Request("OPTIONS", self.server.self_uri("tls"), "TLS", c.local,
+                          body="v=0\r\n" + "a=x-pad:" + "p" * 40000 + "\r\n",
+                          content_type="application/sdp")
+            resp = c.request(big)
+            self.assertIsNotNone(resp, "no answer to the 40 KB request")
+            self.assertEqual(resp.status, 200, resp.raw)
 
     def test_tls12_with_aead_suite_accepted(self):
         ctx = insecure_tls_context(maximum=ssl.TLSVersion.TLSv1_2,
