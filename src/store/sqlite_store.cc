@@ -475,12 +475,14 @@ void SqliteStore::enqueue(Write write) {
   bool wake = false;
   {
     std::lock_guard lock(queue_mu_);
-    // Only the first write of a group, or the first one awaited, has a writer to wake: with
-    // writes queued, the writer is committing or sitting out a window, which further writes
-    // must not cut short. Waking it for each one cost a futex call and a context switch per
-    // REGISTER. The first awaited write ends the wait of the record window.
-    wake = queue_.empty() || (write.done && !awaited_);
+    // Only a writer with nothing to do, or one sitting out the record window when the first
+    // awaited write comes, has a reason to wake. While it commits or sits out the group
+    // window, writes just queue: it looks at the queue when that is over. Each needless
+    // wake-up costs a futex call and a context switch.
+    wake = (phase_ == Phase::kIdle && queue_.empty()) ||
+           (phase_ == Phase::kRecordWindow && write.done && !awaited_);
     if (write.done) awaited_ = true;
+    if (wake) ++stats_.wakes;
     queue_.push_back(std::move(write));
     ++enqueued_;
   }
@@ -510,17 +512,27 @@ void SqliteStore::writer_loop() {
   for (;;) {
     {
       std::unique_lock lock(queue_mu_);
-      queued_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-      if (queue_.empty()) return;  // stopping, and everything queued is done
-      // Group commit: everything that queues until the window since the last commit is
-      // over goes into one transaction (one fsync). Call records alone wait for the longer
-      // record window, or until a write someone awaits joins them.
+      // Group commit: everything that queues until the group window since the last commit
+      // is over goes into one transaction (one fsync). The writer sits the window out before
+      // it looks at the queue, so that writes coming meanwhile need not wake it (the
+      // window's end does); then, with nothing queued, it waits for a write.
+      if (!stopping_) {
+        queued_cv_.wait_until(lock, last_commit_ + options_.group_window,
+                              [&] { return stopping_; });
+      }
+      if (queue_.empty()) {
+        phase_ = Phase::kIdle;
+        queued_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+        if (queue_.empty()) return;  // stopping, and everything queued is done
+      }
+      // Call records alone wait for the longer record window, or until a write someone
+      // awaits joins them.
       if (!stopping_ && !awaited_) {
+        phase_ = Phase::kRecordWindow;
         queued_cv_.wait_until(lock, last_commit_ + options_.record_window,
                               [&] { return stopping_ || awaited_; });
       }
-      const auto ready_at = last_commit_ + options_.group_window;
-      if (!stopping_) queued_cv_.wait_until(lock, ready_at, [&] { return stopping_; });
+      phase_ = Phase::kBusy;
       group.swap(queue_);
       awaited_ = false;
     }

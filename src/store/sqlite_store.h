@@ -61,6 +61,7 @@ class SqliteStore final : public Store {
     std::uint64_t writes = 0;         // binding changes and call records taken from the queue
     std::uint64_t failed = 0;         // of those, how many were not made durable
     std::uint64_t largest_group = 0;  // the most writes one transaction carried
+    std::uint64_t wakes = 0;          // times a queued write woke the writer
     std::uint64_t queued = 0;         // waiting now for the writer to take them
   };
   WriterStats writer_stats() const;
@@ -107,6 +108,10 @@ class SqliteStore final : public Store {
   // Someone waits for what is queued (a binding change's done, or flush()): the group window
   // applies. Otherwise the queue holds only call records and the record window applies.
   bool awaited_ = false;
+  // What the writer waits for, so that enqueue() wakes it only when a write can end the wait.
+  // kBusy: committing, or sitting out the group window, after which it looks at the queue.
+  enum class Phase { kBusy, kIdle, kRecordWindow };
+  Phase phase_ = Phase::kBusy;
   std::chrono::steady_clock::time_point last_commit_{};  // writer thread only
 
   std::thread writer_thread_;  // last: started once everything above exists

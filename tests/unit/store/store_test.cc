@@ -675,6 +675,32 @@ TEST_F(SqliteStoreTest, CallRecordsAloneWaitForTheRecordWindowAwaitedWritesDoNot
 }
 
 
+// After a commit the writer sits out the group window; changes queued meanwhile do not wake
+// it (the window's end does): the whole next group costs no wake-up by a write.
+TEST_F(SqliteStoreTest, ChangesQueuedDuringTheGroupWindowDoNotWakeTheWriter) {
+  SqliteOptions options;
+  options.group_window = std::chrono::seconds{1};
+  auto opened = SqliteStore::open(path_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error();
+  auto& store = *opened;
+  ASSERT_TRUE(apply_and_wait(*store, upsert("first@example.com", {binding(
+                                                "first@example.com", "sip:f", kNow + 60)})));
+  const auto before = store->writer_stats();
+  std::atomic<int> durable{0};
+  for (int i = 0; i < 20; ++i) {
+    std::string aor = "u";
+    aor.append(std::to_string(i)).append("@example.com");
+    store->apply(upsert(aor, {binding(aor, "sip:" + aor, kNow + 60)}), [&](bool ok) {
+      if (ok) ++durable;
+    });
+  }
+  store->flush();
+  EXPECT_EQ(durable.load(), 20);
+  const auto after = store->writer_stats();
+  EXPECT_EQ(after.groups, before.groups + 1);
+  EXPECT_EQ(after.wakes, before.wakes);
+}
+
 TEST_F(SqliteStoreTest, AThousandQueuedChangesCommitInOneTransaction) {
   auto opened = SqliteStore::open(path_);
   ASSERT_TRUE(opened.ok()) << opened.error();
