@@ -58,7 +58,7 @@ bool unbase64url(std::string_view text, std::uint8_t* out, std::size_t n) {
 
 // The random part of a nonce, from a per-thread pool refilled kRandomPool bytes at a time.
 // OpenSSL 3 takes the same locks and provider dispatch for 8 bytes as for 4 KiB: one
-// RAND_bytes per nonce was 7% of a worker's CPU under REGISTER load. The bytes are as
+// RAND_bytes per nonce was 5-7% of a worker's CPU under REGISTER load. The bytes are as
 // random as before; they only come from fewer, larger draws. False if OpenSSL failed.
 constexpr std::size_t kRandomPool = 4096;
 
