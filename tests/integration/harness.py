@@ -723,6 +723,25 @@ class StreamClient:
 # ---------------------------------------------------------------------------------------------
 # Certificates.
 
+def check_pipelined_and_split(test, client, make_request):
+    """Over a stream `client`: two requests from make_request() sent in one write, then one
+    request in three writes 0.2 s apart; `test` asserts that each is answered 200."""
+    a, b = make_request(), make_request()
+    client.send(bytes(a) + bytes(b))
+    for req in (a, b):
+        resp = client.wait_response(req)
+        test.assertIsNotNone(resp, "no answer to the pipelined " + req.call_id)
+        test.assertEqual(resp.status, 200, resp.raw)
+    split = make_request()
+    data = bytes(split)
+    for part in (data[:10], data[10:200], data[200:]):
+        client.send(part)
+        time.sleep(0.2)
+    resp = client.wait_response(split)
+    test.assertIsNotNone(resp, "no answer to the request sent in three parts")
+    test.assertEqual(resp.status, 200, resp.raw)
+
+
 def sha256_der(der):
     return hashlib.sha256(der).hexdigest()
 

@@ -97,20 +97,7 @@ class PerSourceLimitTest(unittest.TestCase):
         """Two requests in one write, then one request in three writes with pauses: each is
         answered, in order (the reader stops at a short read and waits for the socket)."""
         with StreamClient.tcp(self.dest, source="127.0.0.5") as c:
-            a, b = options(self.server, c), options(self.server, c)
-            c.send(bytes(a) + bytes(b))
-            for req in (a, b):
-                resp = c.wait_response(req)
-                self.assertIsNotNone(resp, "no answer to the pipelined " + req.call_id)
-                self.assertEqual(resp.status, 200, resp.raw)
-            split = options(self.server, c)
-            data = bytes(split)
-            for part in (data[:10], data[10:200], data[200:]):
-                c.send(part)
-                time.sleep(0.2)
-            resp = c.wait_response(split)
-            self.assertIsNotNone(resp, "no answer to the request sent in three parts")
-            self.assertEqual(resp.status, 200, resp.raw)
+            harness.check_pipelined_and_split(self, c, lambda: options(self.server, c))
 
     def test_bad_content_length_gets_400_and_close(self):
         for value in ("abc", "-5"):

@@ -17,7 +17,6 @@ import signal
 import ssl
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -70,20 +69,7 @@ class SelfSignedTest(RefusalMixin, unittest.TestCase):
         write (one TLS record); one request in three writes with pauses (its records end
         mid-message); one request of 40 KB, more than one TLS record can hold (16 KB)."""
         with StreamClient.tls(self.dest) as c:
-            a, b = options_over(self.server, c), options_over(self.server, c)
-            c.send(bytes(a) + bytes(b))
-            for req in (a, b):
-                resp = c.wait_response(req)
-                self.assertIsNotNone(resp, "no answer to the pipelined " + req.call_id)
-                self.assertEqual(resp.status, 200, resp.raw)
-            split = options_over(self.server, c)
-            data = bytes(split)
-            for part in (data[:10], data[10:200], data[200:]):
-                c.send(part)
-                time.sleep(0.2)
-            resp = c.wait_response(split)
-            self.assertIsNotNone(resp, "no answer to the request sent in three parts")
-            self.assertEqual(resp.status, 200, resp.raw)
+            harness.check_pipelined_and_split(self, c, lambda: options_over(self.server, c))
             big = Request("OPTIONS", self.server.self_uri("tls"), "TLS", c.local,
                           body="v=0\r\n" + "a=x-pad:" + "p" * 40000 + "\r\n",
                           content_type="application/sdp")
