@@ -1,21 +1,15 @@
 #include "app/ban.h"
 
-#include <chrono>
 #include <ctime>
 #include <iostream>
 
+#include "base/clock.h"
 #include "config/config.h"
 #include "store/store.h"
 #include "transport/endpoint.h"
 
 namespace app {
 namespace {
-
-long long unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // The store of the config's data dir, or an error message on stderr.
 std::unique_ptr<store::Store> open_store(const std::string& config_path) {
@@ -79,7 +73,7 @@ std::optional<long long> parse_duration(const std::string& text) {
 int ban_list(const std::string& config_path) {
   auto db = open_store(config_path);
   if (!db) return 1;
-  auto bans = db->list_bans(unix_now());
+  auto bans = db->list_bans(base::unix_now());
   if (!bans) {
     std::cerr << "sipwarden: " << bans.error() << "\n";
     return 1;
@@ -109,7 +103,8 @@ int ban_add(const std::string& config_path, const std::string& address,
   }
   auto db = open_store(config_path);
   if (!db) return 1;
-  store::Ban ban{endpoint->address_string(), unix_now() + *seconds, 1, "banned by the admin"};
+  store::Ban ban{endpoint->address_string(), base::unix_now() + *seconds, 1,
+                 "banned by the admin"};
   if (auto r = db->put_ban(ban); !r) {
     std::cerr << "sipwarden: " << r.error() << "\n";
     return 1;

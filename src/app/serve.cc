@@ -17,6 +17,7 @@
 #include "auth/challenge.h"
 #include "auth/digest.h"
 #include "auth/nonce.h"
+#include "base/clock.h"
 #include "registrar/location.h"
 #include "registrar/registrar.h"
 #include "registrar/subscribers.h"
@@ -244,11 +245,6 @@ int serve(const std::string& config_path) {
   std::unique_ptr<store::Store> db = std::move(*opened);
   registrar::SubscriberCache subscribers;
   registrar::Location location;
-  const auto unix_now = [] {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  };
   std::uint64_t subscribers_version = 0;
   const auto reload_subscribers = [&](bool initial) -> bool {
     auto version = db->subscribers_version();
@@ -267,7 +263,7 @@ int serve(const std::string& config_path) {
     return true;
   };
   if (!reload_subscribers(true)) return startup_failed("cannot read the subscribers");
-  auto bindings = db->load_bindings(unix_now());
+  auto bindings = db->load_bindings(base::unix_now());
   if (!bindings) return startup_failed(bindings.error());
   location.load(*bindings);
   spdlog::info("event=store_opened subscribers={} bindings={}", subscribers.size(),
@@ -316,7 +312,7 @@ int serve(const std::string& config_path) {
       store::Ban ban{b.address.address_string(), b.until, b.level, b.reason};
       if (auto r = db->put_ban(ban); !r) spdlog::error("event=store_error reason=\"{}\"", r.error());
     }
-    auto active = db->list_bans(unix_now());
+    auto active = db->list_bans(base::unix_now());
     auto history = db->list_bans(0);
     if (active && history) guard.load_bans(to_entries(*active), to_entries(*history));
   };
@@ -445,9 +441,9 @@ int serve(const std::string& config_path) {
       continue;
     }
     if (sig == SIGTERM || sig == SIGINT) break;
-    location.expire(unix_now());
+    location.expire(base::unix_now());
     // Calls past their maximum duration: ended by the worker that forwarded them.
-    for (proxy::Dialog& d : dialogs.take_due(unix_now())) {
+    for (proxy::Dialog& d : dialogs.take_due(base::unix_now())) {
       const unsigned w = d.worker < routers.size() ? d.worker : 0;
       transport.post(w, [r = routers[w].get(), d = std::move(d)] { r->end_call(d); });
     }
@@ -458,7 +454,7 @@ int serve(const std::string& config_path) {
       next_trim = Clock::now() + std::chrono::seconds(10);
     }
     if (Clock::now() >= next_purge) {
-      if (auto r = db->purge_expired(unix_now()); !r) {
+      if (auto r = db->purge_expired(base::unix_now()); !r) {
         spdlog::error("event=store_error reason=\"{}\"", r.error());
       }
       next_purge = Clock::now() + std::chrono::minutes(1);

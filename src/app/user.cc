@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "auth/challenge.h"
+#include "base/clock.h"
 #include "auth/digest.h"
 #include "config/config.h"
 
@@ -565,11 +566,7 @@ int run_user_command(const UserCommand& command) {
   UserSettings settings;
   settings.realm = cfg.domain;
   settings.load_policy = [argv0 = command.argv0] { return load_password_policy(argv0); };
-  settings.now = [] {
-    return static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                         std::chrono::system_clock::now().time_since_epoch())
-                                         .count());
-  };
+  settings.now = [] { return base::unix_now(); };
   UserConsole console{std::cin, std::cout, std::cerr, nullptr};
   if (stdin_is_tty) console.read_secret = read_secret_from_terminal;
   UserAdmin admin(**opened, std::move(settings), std::move(console));

@@ -47,17 +47,6 @@ struct Choice {
   bool qop_auth = false;  // false: RFC 2069 form (the challenge offered no qop)
 };
 
-bool parse_algorithm(std::string_view text, Algorithm& out) {
-  if (text.empty() || sip::iequals(text, "MD5")) {
-    out = Algorithm::kMd5;
-  } else if (sip::iequals(text, "SHA-256")) {
-    out = Algorithm::kSha256;
-  } else {
-    return false;
-  }
-  return md_for(out) != nullptr;  // e.g. MD5 under a FIPS-only provider
-}
-
 bool is_wsp(char c) {
   return c == ' ' || c == '\t';
 }

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "auth/hash.h"
+#include "base/clock.h"
 #include "sip/params.h"
 
 // Choices made here, beyond what digest.h promises:
@@ -96,17 +97,6 @@ std::string_view unescaped(std::string_view value, std::string& storage) {
   return storage;
 }
 
-bool parse_algorithm(std::string_view text, Algorithm& out) {
-  if (text.empty() || sip::iequals(text, "MD5")) {
-    out = Algorithm::kMd5;
-  } else if (sip::iequals(text, "SHA-256")) {
-    out = Algorithm::kSha256;
-  } else {
-    return false;
-  }
-  return md_for(out) != nullptr;  // e.g. MD5 under a FIPS-only provider
-}
-
 // nc-value = 8LHEX (RFC 7616 §3.4); zero is not a count of requests.
 bool parse_nc(std::string_view text, std::uint32_t& out) {
   if (text.size() != 8) return false;
@@ -135,10 +125,6 @@ bool normalized_ha1(std::string_view stored, Algorithm algorithm, Hex& out) {
   }
   out.len = stored.size();
   return true;
-}
-
-std::int64_t to_seconds(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
 // 128 bits of SHA-256 over (nonce, username, cnonce), length-prefixed so that no two triples
@@ -329,7 +315,7 @@ Verdict DigestVerifier::verify(const sip::AuthField& field, std::string_view met
 
   CountKey key;
   if (!count_key(nonce, username, cnonce, key)) return Verdict::kFailed;
-  return state_->record(key, nc, to_seconds(now));
+  return state_->record(key, nc, base::unix_seconds(now));
 }
 
 const sip::AuthField* DigestVerifier::pick(const std::vector<sip::AuthField>& fields) const {

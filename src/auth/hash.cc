@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include "sip/params.h"
+
 namespace auth {
 namespace {
 
@@ -14,6 +16,17 @@ const EVP_MD* md_for(Algorithm algorithm) {
   static EVP_MD* const md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
   static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
   return algorithm == Algorithm::kMd5 ? md5 : sha256;
+}
+
+bool parse_algorithm(std::string_view text, Algorithm& out) {
+  if (text.empty() || sip::iequals(text, "MD5")) {
+    out = Algorithm::kMd5;
+  } else if (sip::iequals(text, "SHA-256")) {
+    out = Algorithm::kSha256;
+  } else {
+    return false;
+  }
+  return md_for(out) != nullptr;  // e.g. MD5 under a FIPS-only provider
 }
 
 Digest::Digest(Algorithm algorithm) {

@@ -19,6 +19,10 @@ namespace auth {
 // under a FIPS-only provider).
 const EVP_MD* md_for(Algorithm algorithm);
 
+// The algorithm an `algorithm=` parameter names (absent: MD5, RFC 2617), case-insensitively.
+// False for any other, and for one the provider lacks.
+bool parse_algorithm(std::string_view text, Algorithm& out);
+
 struct CtxDeleter {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
 };

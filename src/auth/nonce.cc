@@ -1,5 +1,7 @@
 #include "auth/nonce.h"
 
+#include "base/clock.h"
+
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -115,8 +117,7 @@ base::Result<Secret> load_or_create_secret(const std::filesystem::path& path) {
 std::string NonceFactory::issue(std::string_view realm,
                                 std::chrono::system_clock::time_point now) const {
   std::uint8_t raw[kSignedBytes + kMacBytes] = {};
-  const auto seconds = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+  const auto seconds = static_cast<std::uint64_t>(base::unix_seconds(now));
   for (std::size_t i = 0; i < kTimeBytes; ++i) {
     raw[i] = static_cast<std::uint8_t>(seconds >> (8 * (kTimeBytes - 1 - i)));
   }
@@ -139,8 +140,7 @@ NonceCheck NonceFactory::check(std::string_view nonce, std::string_view realm,
   if (CRYPTO_memcmp(expected, raw + kSignedBytes, kMacBytes) != 0) return NonceCheck::kForged;
   std::uint64_t issued = 0;
   for (std::size_t i = 0; i < kTimeBytes; ++i) issued = (issued << 8) | raw[i];
-  const auto now_s = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+  const auto now_s = static_cast<std::uint64_t>(base::unix_seconds(now));
   // A nonce from the future (clock stepped back on another node) is treated as stale too.
   if (issued > now_s + 5 || now_s - issued > static_cast<std::uint64_t>(lifetime_.count())) {
     return NonceCheck::kStale;

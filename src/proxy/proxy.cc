@@ -5,6 +5,8 @@
 #include <deque>
 
 #include "auth/client.h"
+#include "base/clock.h"
+#include "sip/params.h"
 #include "sip/editor.h"
 #include "sip/parser.h"
 #include "sip/sdp.h"
@@ -15,18 +17,6 @@ namespace {
 
 using transport::Flow;
 using transport::Protocol;
-
-std::int64_t unix_seconds(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  }
-  return out;
-}
 
 std::string_view via_transport(Protocol p) { return transport::to_string(p); }
 
@@ -153,7 +143,7 @@ struct Proxy::State {
 
   // ---- small helpers
 
-  std::int64_t now_s() const { return unix_seconds(shared.now()); }
+  std::int64_t now_s() const { return base::unix_seconds(shared.now()); }
 
   bool is_local_host(std::string_view name) const {
     if (!shared.record_route_host.empty() && sip::iequals(name, shared.record_route_host)) {
@@ -691,7 +681,7 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
     const auto sub = shared.subscribers->find(local_user);
     const bool tls_only =
         (sub && sub->require_tls) || ruri.scheme == sip::Scheme::kSips;
-    const std::string aor = local_user + "@" + lower(shared.domain);
+    const std::string aor = local_user + "@" + sip::ascii_lower(shared.domain);
     for (const store::Binding& b : shared.location->lookup(aor, now_s())) {
       auto f = flow_of(b);
       if (!f || (tls_only && f->protocol != Protocol::kTls)) continue;
@@ -731,7 +721,7 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
     d.caller_cseq = request.cseq.number;
     d.started_at = now_s();
     d.source = flow.remote.to_string();
-    d.transport = lower(transport::to_string(flow.protocol));
+    d.transport = sip::ascii_lower(transport::to_string(flow.protocol));
     d.worker = worker;
     if (shared.dialogs->begin(d)) {
       ctx->tracks_dialog = true;

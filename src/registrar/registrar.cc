@@ -4,22 +4,12 @@
 #include <charconv>
 #include <memory>
 
+#include "base/clock.h"
+#include "sip/params.h"
 #include "sip/uri.h"
 
 namespace registrar {
 namespace {
-
-std::int64_t seconds_of(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  }
-  return out;
-}
 
 // A q-value (RFC 3261 §20.10): "0" .. "1" with up to three decimals; nullopt if malformed.
 std::optional<double> parse_q(std::string_view text) {
@@ -66,7 +56,7 @@ Registrar::Registrar(Settings settings, store::Store& store, Location& location,
       now_(std::move(now)) {}
 
 std::string Registrar::aor_of(std::string_view user) const {
-  return sip::unescape(user) + "@" + lower(settings_.domain);
+  return sip::unescape(user) + "@" + sip::ascii_lower(settings_.domain);
 }
 
 Answer Registrar::challenge(const sip::Message&, bool stale) const {
@@ -92,7 +82,7 @@ Answer Registrar::ok_with_bindings(const std::vector<store::Binding>& bindings,
 std::optional<Answer> Registrar::handle(const sip::Message& request, const transport::Flow& flow,
                                         std::function<void(Answer)> later) {
   const auto now_tp = now_();
-  const std::int64_t now = seconds_of(now_tp);
+  const std::int64_t now = base::unix_seconds(now_tp);
 
   // Step 1-3: the To is the AOR; it must be a SIP URI of this domain (RFC 4475 unksm2).
   const sip::Uri& to = request.to.uri;
@@ -247,7 +237,7 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
       return;
     }
     location_.apply(*applied);
-    const std::int64_t t = seconds_of(now_());
+    const std::int64_t t = base::unix_seconds(now_());
     later(ok_with_bindings(location_.lookup(applied->aor, t), t));
   });
   return std::nullopt;

@@ -78,6 +78,15 @@ inline bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// `s` with its ASCII letters lowercased (domains, transport names: case-insensitive tokens).
+inline std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  return out;
+}
+
 // The contents of a quoted-string with its quotes removed and `\x` escapes resolved
 // (RFC 3261 §25.1). Input without surrounding quotes is returned unchanged.
 std::string unquote(std::string_view quoted);
