@@ -32,12 +32,8 @@ rates=${2:-"100 200 400 600 800 1000 1500 2000 3000"}
 callers=${CALLERS:-1000}
 hold_ms=${HOLD_MS:-500}
 ring_ms=${RING_MS:-200}
-if [ -n "${SIPWARDEN_BIN:-}" ]; then
-  bin=$SIPWARDEN_BIN
-else
-  bash scripts/build.sh >/dev/null
-  bin=./build/sipwarden
-fi
+. bench/lib/common.sh
+bench_binary
 for tool in sipp python3 bc; do
   command -v "$tool" >/dev/null || { echo "bench/calls.sh: $tool not found" >&2; exit 1; }
 done
@@ -75,35 +71,9 @@ print(*ports)
 PY
 )
 
-workers_line=
-[ -n "${WORKERS:-}" ] && workers_line="workers = $WORKERS"
-cat >"$work/bench.toml" <<TOML
-[server]
-domain = "127.0.0.1"
-data_dir = "$work/data"
-log_level = "warn"
-$workers_line
-[[listen]]
-transport = "udp"
-address = "127.0.0.1"
-port = $port
-[registrar]
-min_expires = 60
-max_expires = 3600
-default_expires = 3600
-[auth]
-algorithms = ["MD5"]
-# One SIPp source places every call (and every 407 is followed by an answer): the per-source
-# limits and bans are off here, as in bench/register.sh.
-[shield]
-packet_rate = 0
-register_rate = 0
-invite_rate = 0
-other_rate = 0
-failures_per_user = 0
-failures_per_source = 100000
-probed_users = 0
+bench_toml "$work/bench.toml" "$work/data" "$port" "${WORKERS:-}"
 # No toll-fraud limit on the callers: the benchmark measures the proxy, not the limits.
+cat >>"$work/bench.toml" <<TOML
 [calls]
 max_concurrent_calls = 0
 max_calls_per_minute = 0
@@ -146,29 +116,7 @@ PY
   echo "user import failed:"; tail -20 "$work/import.out"; exit 1; }
 echo "imported $callers callers and the callee"
 
-"$bin" serve --config "$work/bench.toml" >"$work/server.log" 2>&1 &
-server=$!
-# Ready when it answers an OPTIONS (log_level warn hides event=started); at most 10 s.
-python3 - "$port" <<'PY' || { echo "server did not start:"; cat "$work/server.log"; exit 1; }
-import socket, sys, time
-port = int(sys.argv[1])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-s.settimeout(0.2)
-me = s.getsockname()
-for i in range(50):
-    msg = ("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKready%d\r\n"
-           "Max-Forwards: 70\r\nFrom: <sip:bench@127.0.0.1>;tag=r\r\nTo: <sip:127.0.0.1:%d>\r\n"
-           "Call-ID: ready%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-           % (port, me[1], i, port, i))
-    s.sendto(msg.encode(), ("127.0.0.1", port))
-    try:
-        if s.recvfrom(65535)[0].startswith(b"SIP/2.0 200"):
-            sys.exit(0)
-    except OSError:
-        time.sleep(0.2)
-sys.exit(1)
-PY
+start_sipwarden "$work/bench.toml" "$port" "$work/server.log"
 
 # The callee's binding: one registration, Contact at the UAS's port.
 timeout 30 sipp -sf "$scenarios/bench_reg_contact.xml" -inf "$work/callee.csv" -t u1 \

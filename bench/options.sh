@@ -4,33 +4,19 @@
 # retransmission. Prints one line per step and the highest passing rate. Bounded: each step
 # sends RATE*SECONDS requests and SIPp stops after SECONDS+10 s.
 # Usage: bench/options.sh [SECONDS_PER_STEP=10] [RATES="5000 10000 20000 30000 40000 50000"]
+# SIPWARDEN_BIN=/path/to/sipwarden skips the build (default: scripts/build.sh, build/sipwarden).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 rates=${2:-"5000 10000 20000 30000 40000 50000"}
-bash scripts/build.sh >/dev/null
+. bench/lib/common.sh
+bench_binary
 work=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
+server=
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; [ -n "$server" ] && wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
 port=$((30000 + RANDOM % 20000))
-cat >"$work/bench.toml" <<TOML
-[server]
-domain = "127.0.0.1"
-data_dir = "$work/data"
-log_level = "warn"
-[[listen]]
-transport = "udp"
-address = "127.0.0.1"
-port = $port
-# One SIPp source sends far more than any phone: the per-source limits are off here.
-[shield]
-packet_rate = 0
-register_rate = 0
-invite_rate = 0
-other_rate = 0
-TOML
-./build/sipwarden serve --config "$work/bench.toml" >"$work/server.log" 2>&1 &
-server=$!
-sleep 1
+bench_toml "$work/bench.toml" "$work/data" "$port"
+start_sipwarden "$work/bench.toml" "$port" "$work/server.log"
 best=0
 printf '%-8s %-10s %-8s %-8s %-10s %s\n' offered answered failed retrans cpu_us/req status
 for rate in $rates; do

@@ -19,41 +19,13 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 rates=${2:-"250 500 1000 2000 3000 4000 5000 6000 8000"}
 users=10000
-if [ -n "${SIPWARDEN_BIN:-}" ]; then
-  bin=$SIPWARDEN_BIN
-else
-  bash scripts/build.sh >/dev/null
-  bin=./build/sipwarden
-fi
+. bench/lib/common.sh
+bench_binary
 work=$(mktemp -d)
 server=
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; [ -n "$server" ] && wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
 port=$((30000 + RANDOM % 20000))
-cat >"$work/bench.toml" <<TOML
-[server]
-domain = "127.0.0.1"
-data_dir = "$work/data"
-log_level = "warn"
-[[listen]]
-transport = "udp"
-address = "127.0.0.1"
-port = $port
-[registrar]
-min_expires = 60
-max_expires = 3600
-default_expires = 3600
-[auth]
-algorithms = ["MD5"]
-# One SIPp source registers 10,000 users: the per-source limits and bans are off here.
-[shield]
-packet_rate = 0
-register_rate = 0
-invite_rate = 0
-other_rate = 0
-failures_per_user = 0
-failures_per_source = 100000
-probed_users = 0
-TOML
+bench_toml "$work/bench.toml" "$work/data" "$port"
 
 # The scenario: Contact and To per injected user; the second REGISTER answers the challenge.
 cat >"$work/register_uac.xml" <<'XML'
@@ -122,29 +94,7 @@ import_start=$(date +%s.%N)
 import_s=$(echo "$(date +%s.%N) - $import_start" | bc -l)
 printf 'imported %d users in %.1f s\n' "$users" "$import_s"
 
-"$bin" serve --config "$work/bench.toml" >"$work/server.log" 2>&1 &
-server=$!
-# Ready when it answers an OPTIONS (log_level warn hides event=started); at most 10 s.
-python3 - "$port" <<'PY' || { echo "server did not start:"; cat "$work/server.log"; exit 1; }
-import socket, sys, time
-port = int(sys.argv[1])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-s.settimeout(0.2)
-me = s.getsockname()
-for i in range(50):
-    msg = ("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKready%d\r\n"
-           "Max-Forwards: 70\r\nFrom: <sip:bench@127.0.0.1>;tag=r\r\nTo: <sip:127.0.0.1:%d>\r\n"
-           "Call-ID: ready%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-           % (port, me[1], i, port, i))
-    s.sendto(msg.encode(), ("127.0.0.1", port))
-    try:
-        if s.recvfrom(65535)[0].startswith(b"SIP/2.0 200"):
-            sys.exit(0)
-    except OSError:
-        time.sleep(0.2)
-sys.exit(1)
-PY
+start_sipwarden "$work/bench.toml" "$port" "$work/server.log"
 
 best=0
 best_cpu=
