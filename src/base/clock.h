@@ -1,4 +1,4 @@
-// Wall-clock time as the store, the nonces and the logs keep it: whole seconds since the Unix
+// Wall-clock time as the store, the nonces and the bans keep it: whole seconds since the Unix
 // epoch.
 #pragma once
 
