@@ -232,6 +232,15 @@ TEST(IequalsTest, AsciiCaseInsensitive) {
   EXPECT_FALSE(iequals("\xC3\xA9", "\xC3\x89"));  // no locale: UTF-8 is compared as bytes
 }
 
+TEST(AsciiLowerTest, LowersAsciiLettersOnly) {
+  EXPECT_EQ(ascii_lower(""), "");
+  EXPECT_EQ(ascii_lower("Example.COM"), "example.com");
+  EXPECT_EQ(ascii_lower("UDP"), "udp");
+  EXPECT_EQ(ascii_lower("[@]_`{"), "[@]_`{");  // next to the letters, not letters
+  EXPECT_EQ(ascii_lower("\xC3\x89"), "\xC3\x89");  // no locale: UTF-8 bytes stay as they are
+  EXPECT_EQ(ascii_lower("A\0B"sv), "a\0b"sv);
+}
+
 TEST(UnquoteTest, RemovesQuotesAndResolvesEscapes) {
   EXPECT_EQ(unquote(R"("atlanta.com")"), "atlanta.com");
   EXPECT_EQ(unquote(R"("a\"b")"), "a\"b");
