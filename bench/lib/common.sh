@@ -10,37 +10,20 @@ bench_binary() {
   fi
 }
 
-# bench_toml FILE DATA_DIR PORT [WORKERS]: a UDP listener on 127.0.0.1:PORT, MD5 digest (what
-# SIPp speaks), and the per-source limits and bans off: one SIPp source sends everything, far
-# more than any phone (the Kamailio configuration has no flood detection either).
+# bench_toml FILE DATA_DIR PORT [WORKERS]: the side-by-side harness's configuration
+# (bench/lib/sidebyside.py, sipwarden_toml) with its UDP listener on 127.0.0.1:PORT: MD5 digest
+# (what SIPp speaks), the per-source limits, bans and call limits off (one SIPp source sends
+# everything, far more than any phone).
 bench_toml() {
-  local workers_line=
-  [ -n "${4:-}" ] && workers_line="workers = $4"
-  cat >"$1" <<TOML
-[server]
-domain = "127.0.0.1"
-data_dir = "$2"
-log_level = "warn"
-$workers_line
-[[listen]]
-transport = "udp"
-address = "127.0.0.1"
-port = $3
-[registrar]
-min_expires = 60
-max_expires = 3600
-default_expires = 3600
-[auth]
-algorithms = ["MD5"]
-[shield]
-packet_rate = 0
-register_rate = 0
-invite_rate = 0
-other_rate = 0
-failures_per_user = 0
-failures_per_source = 100000
-probed_users = 0
-TOML
+  python3 - "$@" <<'PY'
+import sys
+sys.path.insert(0, "bench/lib")
+import sidebyside
+path, data_dir, port = sys.argv[1:4]
+workers = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] else None
+with open(path, "w") as f:
+    f.write(sidebyside.sipwarden_toml(data_dir, workers, int(port)))
+PY
 }
 
 # start_sipwarden CONFIG PORT LOG: "$bin serve" in the background, its PID in $server; returns

@@ -371,8 +371,10 @@ class Sipwarden(Target):
 
 
 def sipwarden_toml(data_dir, workers, port, tls_port=None, cert=None):
-    """The benchmark's configuration; with tls_port, a TLS listener there with cert (a
-    (certificate, key) pair)."""
+    """The benchmark's configuration (bench/options.sh, register.sh and calls.sh use it too,
+    through bench/lib/common.sh); workers None: the server's default. With tls_port, a TLS
+    listener there with cert (a (certificate, key) pair)."""
+    workers_line = "workers = %d\n" % workers if workers else ""
     tls = ""
     if tls_port:
         tls = """[[listen]]
@@ -386,8 +388,7 @@ private_key = "%s"
     return """[server]
 domain = "%s"
 data_dir = "%s"
-workers = %d
-log_level = "warn"
+%slog_level = "warn"
 shutdown_grace_ms = 0
 [[listen]]
 transport = "udp"
@@ -419,7 +420,7 @@ max_calls_per_minute = 0
 [connections]
 max_connections = %d
 max_connections_per_source = %d
-""" % (DOMAIN, data_dir, workers, port, tls, MAX_CONNECTIONS, MAX_CONNECTIONS)
+""" % (DOMAIN, data_dir, workers_line, port, tls, MAX_CONNECTIONS, MAX_CONNECTIONS)
 
 
 class Kamailio(Target):
