@@ -1574,16 +1574,16 @@ def main():
                 # step is an accident of that run (Kamailio's TLS children drop a connection,
                 # or open none): up to cpu_attempts tries, each on a fresh start. The failed
                 # tries stay in the JSON; none counts.
-                failed = []
+                tries = []
                 for _ in range(cpu_attempts):
-                    run = cpu_step(ctx, name, tag, tls, sc, rate, cpu_s, cpu_warmup_s, inject)
-                    if run["cpu"].get("passed"):
+                    tries.append(cpu_step(ctx, name, tag, tls, sc, rate, cpu_s, cpu_warmup_s,
+                                          inject))
+                    if tries[-1]["cpu"].get("passed"):
                         break
-                    failed.append(run)
                     log("  %s %s: CPU step at %d/s failed (try %d of %d)" % (
-                        sc, name, rate, len(failed), cpu_attempts))
-                rr[sc][name].update(run)
-                rr[sc][name]["cpu_failed_attempts"] = [f for f in failed if f is not run]
+                        sc, name, rate, len(tries), cpu_attempts))
+                rr[sc][name].update(tries[-1])
+                rr[sc][name]["cpu_failed_attempts"] = tries[:-1]  # the loop ends at a pass
             for name in targets_for(sc):
                 bests = [r[sc][name]["search"]["best"] for r in results["rounds"]] + \
                     [rr[sc][name]["search"]["best"]]
