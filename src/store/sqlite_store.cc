@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <system_error>
 #include <utility>
 
@@ -51,7 +52,17 @@ constexpr char kBindingsOf[] =
     "SELECT aor, contact, expires_at, q, call_id, cseq, instance, reg_id, user_agent, transport, "
     "source, local, connection, listener, worker FROM bindings WHERE aor = ?1 AND "
     "expires_at > ?2 ORDER BY contact";
-constexpr char kPurgeExpired[] = "DELETE FROM bindings WHERE expires_at <= ?1";
+// expires_at has no index (schema 2), so a purge scans the table: in slices of about
+// kPurgeSlice bindings, each its own statement under the locks, so that the writer waits for
+// one slice (about 2 ms) rather than for the whole scan (27 ms at 100,000 bindings).
+// A slice runs from the AOR after the previous slice's last to the AOR of the kPurgeSlice-th
+// binding on, all of whose bindings it takes.
+constexpr std::int64_t kPurgeSlice = 4096;
+constexpr char kPurgeSliceEndSql[] =
+    "SELECT aor FROM bindings WHERE aor > ?1 ORDER BY aor LIMIT 1 OFFSET ?2";
+constexpr char kPurgeSliceSql[] =
+    "DELETE FROM bindings WHERE aor > ?1 AND aor <= ?2 AND expires_at <= ?3";
+constexpr char kPurgeRestSql[] = "DELETE FROM bindings WHERE aor > ?1 AND expires_at <= ?2";
 
 constexpr char kPutBan[] =
     "INSERT INTO bans (address, until, level, reason) VALUES (?1, ?2, ?3, ?4) "
@@ -417,11 +428,32 @@ void SqliteStore::apply(BindingChange change, std::function<void(bool durable)> 
 }
 
 base::Result<std::size_t> SqliteStore::purge_expired(std::int64_t now) {
-  std::scoped_lock lock(sync_mu_, write_mu_);
-  auto s = sync_->statement(kPurgeExpired);
-  if (!s) return s.error();
-  if (auto r = s->bind(1, now).run("purging expired bindings"); !r) return r.error();
-  return static_cast<std::size_t>(sync_->changes());
+  std::size_t purged = 0;
+  std::string from;  // every AOR is longer than this: the first slice starts at the first AOR
+  for (;;) {
+    std::scoped_lock lock(sync_mu_, write_mu_);
+    std::optional<std::string> to;  // the slice's last AOR; none: the slice is the rest
+    {
+      auto end = sync_->statement(kPurgeSliceEndSql);
+      if (!end) return end.error();
+      auto row = end->bind(1, from).bind(2, kPurgeSlice - 1).step("purging expired bindings");
+      if (!row) return row.error();
+      if (*row) to = end->text(0);
+    }
+    {
+      auto s = sync_->statement(to ? kPurgeSliceSql : kPurgeRestSql);
+      if (!s) return s.error();
+      if (to) {
+        s->bind(1, from).bind(2, *to).bind(3, now);
+      } else {
+        s->bind(1, from).bind(2, now);
+      }
+      if (auto r = s->run("purging expired bindings"); !r) return r.error();
+      purged += static_cast<std::size_t>(sync_->changes());
+    }
+    if (!to) return purged;
+    from = std::move(*to);
+  }
 }
 
 // ---- bans

@@ -246,6 +246,10 @@ TEST_F(SqliteStoreTest, OpensADatabaseWrittenBySchemaVersion1) {
   ASSERT_EQ(bindings->size(), 1u);
   EXPECT_EQ((*bindings)[0].user_agent, "phone");
   EXPECT_EQ(RawDb(path_).integer("PRAGMA user_version"), sqlite::schema_version());
+  // Schema 2 dropped the index on expires_at, which every re-registration rewrote.
+  EXPECT_EQ(RawDb(path_).integer(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'bindings_by_expiry'"),
+            0);
 }
 
 TEST_F(SqliteStoreTest, RefusesADatabaseFromANewerVersionNamingBoth) {
@@ -499,6 +503,36 @@ TEST_F(SqliteStoreTest, ExpiredBindingsAreNotLoadedAndArePurged) {
   ASSERT_TRUE(purged.ok()) << purged.error();
   EXPECT_EQ(*purged, 2u);
   EXPECT_EQ(contacts(*store->load_bindings(0)), std::vector<std::string>{"sip:live"});
+  EXPECT_EQ(*store->purge_expired(kNow), 0u);
+}
+
+// The purge goes through the table in slices of a few thousand bindings; an AOR whose
+// bindings straddle a slice's end, and the last slice, must be purged like the rest.
+TEST_F(SqliteStoreTest, APurgeOfManyBindingsTakesEveryExpiredOneAndNoLiveOne) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  constexpr int kAors = 6000;  // three contacts each: more than four slices
+  std::size_t expired = 0;
+  for (int i = 0; i < kAors; ++i) {
+    const std::string aor = "u" + std::to_string(i) + "@example.com";
+    std::vector<Binding> list;
+    for (int c = 0; c < 3; ++c) {
+      const bool dead = (i + c) % 3 == 0;
+      expired += dead ? 1 : 0;
+      list.push_back(binding(aor, "sip:c" + std::to_string(c), dead ? kNow - 5 : kNow + 60));
+    }
+    store->apply(upsert(aor, std::move(list)), nullptr);
+  }
+  store->flush();
+  ASSERT_EQ(store->load_bindings(0)->size(), 3u * kAors);
+
+  auto purged = store->purge_expired(kNow);
+  ASSERT_TRUE(purged.ok()) << purged.error();
+  EXPECT_EQ(*purged, expired);
+  auto left = store->load_bindings(0);
+  ASSERT_TRUE(left.ok()) << left.error();
+  EXPECT_EQ(left->size(), 3u * kAors - expired);
+  for (const auto& b : *left) EXPECT_GT(b.expires_at, kNow) << b.aor << " " << b.contact;
   EXPECT_EQ(*store->purge_expired(kNow), 0u);
 }
 
