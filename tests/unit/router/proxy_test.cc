@@ -14,6 +14,7 @@
 #include "auth/client.h"
 #include "router/router.h"
 #include "sip/response.h"
+#include "support/recording_store.h"
 
 namespace proxy {
 namespace {
@@ -59,42 +60,7 @@ class ManualTimers final : public base::TimerService {
   std::map<Id, std::pair<milliseconds, std::function<void()>>> timers_;
 };
 
-// Keeps the call records; everything else is unused by the proxy.
-class RecordingStore final : public store::Store {
- public:
-  base::Result<void> put_subscriber(const store::Subscriber&) override { return unused(); }
-  base::Result<void> put_subscribers(const std::vector<store::Subscriber>&) override {
-    return unused();
-  }
-  base::Result<std::optional<store::Subscriber>> get_subscriber(const std::string&) override {
-    return unused();
-  }
-  base::Result<std::vector<store::Subscriber>> list_subscribers() override { return unused(); }
-  base::Result<bool> remove_subscriber(const std::string&) override { return unused(); }
-  base::Result<std::uint64_t> subscribers_version() override { return unused(); }
-  base::Result<std::vector<store::Binding>> load_bindings(std::int64_t) override {
-    return unused();
-  }
-  base::Result<std::vector<store::Binding>> bindings_of(const std::string&, std::int64_t) override {
-    return unused();
-  }
-  void apply(store::BindingChange, std::function<void(bool)> done) override { done(false); }
-  base::Result<std::size_t> purge_expired(std::int64_t) override { return unused(); }
-  base::Result<void> put_ban(const store::Ban&) override { return unused(); }
-  base::Result<bool> remove_ban(const std::string&) override { return unused(); }
-  base::Result<std::vector<store::Ban>> list_bans(std::int64_t) override { return unused(); }
-  void add_call_record(store::CallRecord record) override {
-    const std::lock_guard lock(mu);
-    records.push_back(std::move(record));
-  }
-  void flush() override {}
-
-  std::mutex mu;
-  std::vector<store::CallRecord> records;
-
- private:
-  static std::string unused() { return "not used by the proxy"; }
-};
+using test_support::RecordingStore;
 
 // One message on the wire, parsed; the text lives on the heap so the views survive moves.
 class Msg {
