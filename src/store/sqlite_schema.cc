@@ -81,9 +81,9 @@ CREATE TABLE call_records (
 CREATE INDEX call_records_by_start ON call_records (started_at);
 )sql"},
     // Every re-registration moves a binding's expires_at, so the index on it cost each
-    // registration a second page written to the WAL, at the place of its old expiry (about
-    // four more of a group commit's eight pages; docs/performance.md). Its only readers are
-    // the purge once a minute and the load at start-up, which scan the table instead.
+    // registration a second page written to the WAL, at the place of its old expiry (half of
+    // a group commit's writes; docs/performance.md). Its only readers are the purge once a
+    // minute and the load at start-up, which scan the table instead.
     {2, R"sql(
 DROP INDEX bindings_by_expiry;
 )sql"},
