@@ -45,26 +45,35 @@ Statement& Statement::bind(int index, double value) {
 }
 
 base::Result<bool> Statement::step(std::string_view what) {
-  if (what.empty()) what = sqlite3_sql(stmt_);
-  if (bind_error_ != 0) {
-    std::string message = "store " + connection_->path() + ": ";
-    message.append(what);
-    message += ": binding a parameter: ";
-    message += sqlite3_errstr(bind_error_);
-    return message;
-  }
+  if (bind_error_ != 0) return failure(what);
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  return connection_->error(what);
+  return failure(what);
 }
 
 base::Result<void> Statement::run(std::string_view what) {
+  if (run_to_completion()) return {};
+  return failure(what);
+}
+
+bool Statement::run_to_completion() {
+  if (bind_error_ != 0) return false;
   for (;;) {
-    auto row = step(what);
-    if (!row) return row.error();
-    if (!*row) return {};
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_DONE) return true;
+    if (rc != SQLITE_ROW) return false;
   }
+}
+
+std::string Statement::failure(std::string_view what) const {
+  if (what.empty()) what = sqlite3_sql(stmt_);
+  if (bind_error_ == 0) return connection_->error(what);
+  std::string message = "store " + connection_->path() + ": ";
+  message.append(what);
+  message += ": binding a parameter: ";
+  message += sqlite3_errstr(bind_error_);
+  return message;
 }
 
 std::int64_t Statement::integer(int column) const {

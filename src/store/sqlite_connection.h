@@ -40,12 +40,24 @@ class Statement {
   base::Result<bool> step(std::string_view what = {});
   // Steps to completion (a write); rows, if any, are skipped.
   base::Result<void> run(std::string_view what = {});
+  // As run(what), for a hot path whose description is built from strings: describe() returns
+  // it and is called only when the statement fails.
+  template <class Describe>
+  base::Result<void> run_described(Describe&& describe) {
+    if (run_to_completion()) return {};
+    return failure(describe());
+  }
 
   std::int64_t integer(int column) const;
   double real(int column) const;
   std::string text(int column) const;
 
  private:
+  // Steps to completion; false when a parameter did not bind or a step failed.
+  bool run_to_completion();
+  // "store <path>: <what>: <why>" for the failure just seen; `what` empty: the SQL text.
+  std::string failure(std::string_view what) const;
+
   Connection* connection_;
   sqlite3_stmt* stmt_;
   int bind_error_ = 0;  // the first failed sqlite3_bind_* result, 0 if none

@@ -215,14 +215,17 @@ base::Result<void> write_binding_change(Connection& c, const BindingChange& chan
   if (change.remove_all) {
     auto s = c.statement(kDeleteBindingsOfAor);
     if (!s) return s.error();
-    if (auto r = s->bind(1, change.aor).run("removing all bindings of " + quoted(change.aor)); !r) {
-      return r;
-    }
+    auto r = s->bind(1, change.aor).run_described([&] {
+      return "removing all bindings of " + quoted(change.aor);
+    });
+    if (!r) return r;
   }
   for (const auto& contact : change.remove) {
     auto s = c.statement(kDeleteBinding);
     if (!s) return s.error();
-    auto r = s->bind(1, change.aor).bind(2, contact).run("removing binding " + quoted(contact));
+    auto r = s->bind(1, change.aor).bind(2, contact).run_described([&] {
+      return "removing binding " + quoted(contact);
+    });
     if (!r) return r;
   }
   for (const auto& b : change.upsert) {
@@ -247,9 +250,9 @@ base::Result<void> write_binding_change(Connection& c, const BindingChange& chan
         .bind(13, static_cast<std::int64_t>(b.connection))
         .bind(14, std::int64_t{b.listener})
         .bind(15, std::int64_t{b.worker});
-    if (auto r = s->run("writing binding " + quoted(b.contact) + " of " + quoted(change.aor)); !r) {
-      return r;
-    }
+    auto r = s->run_described(
+        [&] { return "writing binding " + quoted(b.contact) + " of " + quoted(change.aor); });
+    if (!r) return r;
   }
   return {};
 }
@@ -266,7 +269,7 @@ base::Result<void> write_call_record(Connection& c, const CallRecord& r) {
       .bind(7, r.answered_at)
       .bind(8, r.ended_at)
       .bind(9, std::int64_t{r.final_code});
-  return s->run("writing the call record of " + quoted(r.call_id));
+  return s->run_described([&] { return "writing the call record of " + quoted(r.call_id); });
 }
 
 base::Result<void> run_cached(Connection& c, const char* sql) {

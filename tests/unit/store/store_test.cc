@@ -568,6 +568,9 @@ TEST_F(SqliteStoreTest, ARefusedChangeFailsAloneAndIsReported) {
   ASSERT_EQ(reported.size(), 2u);
   EXPECT_NE(reported[0].find(path_), std::string::npos) << reported[0];
   EXPECT_NE(reported[0].find("CHECK constraint failed"), std::string::npos) << reported[0];
+  EXPECT_NE(reported[0].find("writing binding \"sip:a\" of \"a@example.com\""),
+            std::string::npos)
+      << reported[0];  // named though the description is only made on failure
   EXPECT_NE(reported[1].find("\"someone@else\""), std::string::npos) << reported[1];
 }
 
