@@ -1583,7 +1583,8 @@ def main():
                     log("  %s %s: CPU step at %d/s failed (try %d of %d)" % (
                         sc, name, rate, len(tries), cpu_attempts))
                 rr[sc][name].update(tries[-1])
-                rr[sc][name]["cpu_failed_attempts"] = tries[:-1]  # the loop ends at a pass
+                # The last try is the result (passed, or the last to fail); the others failed.
+                rr[sc][name]["cpu_failed_attempts"] = tries[:-1]
             for name in targets_for(sc):
                 bests = [r[sc][name]["search"]["best"] for r in results["rounds"]] + \
                     [rr[sc][name]["search"]["best"]]
