@@ -20,6 +20,7 @@
 #                     [--udp-sockets N] [--tls-connections N] [--tls-threads N]
 #                     [--start SCENARIO=RATE,...] [--cap SCENARIO=RATE,...] [--cpu-warmup S]
 #                     [--cpu-rate SCENARIO=RATE,...] [--cpu-attempts N]
+#                     [--commit-window-ms MS]
 #
 # Builds the release binary (scripts/build.sh, which installs Kamailio, its TLS modules and
 # SIPp from Debian if missing), compiles bench/responder.c, bench/udpload.c and
@@ -31,6 +32,7 @@
 # --start X=R --cap X=R: a single step at R/s for scenario X (a smoke run on a busy machine).
 # --cpu-rate X=R: the CPU step of scenario X at R/s instead of half the lower highest rate.
 # --cpu-attempts N: tries of a CPU step that failed, each on a fresh start (default 2).
+# --commit-window-ms MS: sipwarden runs with store.commit_window_ms = MS (default: its own).
 # --scenarios none: the memory phase alone.
 # Details: docs/performance.md, "Side by side with Kamailio", "Calls through the proxy" and
 # "Load generators".

@@ -355,7 +355,8 @@ class Sipwarden(Target):
         conf = os.path.join(self.ctx.work, "sw-run.toml")
         with open(conf, "w") as f:
             f.write(sipwarden_toml(data, self.ctx.workers, self.port, self.tls_port,
-                                   self.ctx.cert if self.tls else None))
+                                   self.ctx.cert if self.tls else None,
+                                   self.ctx.commit_window_ms))
         self.conf = conf
         self._spawn([self.ctx.sipwarden, "serve", "--config", conf], "sipwarden.log")
 
@@ -370,11 +371,14 @@ class Sipwarden(Target):
             return None
 
 
-def sipwarden_toml(data_dir, workers, port, tls_port=None, cert=None):
+def sipwarden_toml(data_dir, workers, port, tls_port=None, cert=None, commit_window_ms=None):
     """The benchmark's configuration (bench/options.sh, register.sh and calls.sh use it too,
     through bench/lib/common.sh); workers None: the server's default. With tls_port, a TLS
-    listener there with cert (a (certificate, key) pair)."""
+    listener there with cert (a (certificate, key) pair). commit_window_ms None: the store's
+    default group-commit window."""
     workers_line = "workers = %d\n" % workers if workers else ""
+    store = ("[store]\ncommit_window_ms = %d\n" % commit_window_ms
+             if commit_window_ms is not None else "")
     tls = ""
     if tls_port:
         tls = """[[listen]]
@@ -420,7 +424,7 @@ max_calls_per_minute = 0
 [connections]
 max_connections = %d
 max_connections_per_source = %d
-""" % (DOMAIN, data_dir, workers_line, port, tls, MAX_CONNECTIONS, MAX_CONNECTIONS)
+%s""" % (DOMAIN, data_dir, workers_line, port, tls, MAX_CONNECTIONS, MAX_CONNECTIONS, store)
 
 
 class Kamailio(Target):
@@ -1390,6 +1394,8 @@ def main():
                     help="the common rate of the CPU step, per scenario (default: half the "
                          "lower of the two servers' first-round highest rates)")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--commit-window-ms", type=int, default=None,
+                    help="sipwarden's store.commit_window_ms (default: the server's own)")
     ap.add_argument("--kamailio-stateless", action="store_true",
                     help="Kamailio answers OPTIONS and REGISTER without transactions, as the "
                          "stock configuration does (and without nonce-count tracking)")
@@ -1402,6 +1408,7 @@ def main():
     ctx.sipwarden = os.path.abspath(args.sipwarden)
     ctx.responder = os.path.abspath(args.responder)
     ctx.workers = args.workers
+    ctx.commit_window_ms = args.commit_window_ms
     ctx.kamailio_stateless = args.kamailio_stateless
     ctx.udpload = os.path.abspath(args.udpload) if args.udpload else None
     ctx.tlsload = os.path.abspath(args.tlsload) if args.tlsload else None
@@ -1512,6 +1519,7 @@ def main():
         "plan": ctx.plan,
         "order": list(TARGETS),
         "sipwarden_commit": args.sipwarden_commit,
+        "sipwarden_commit_window_ms": args.commit_window_ms,
         "kamailio_version": kver.splitlines()[0] if kver else "",
         "sipp_version": next((l.strip() for l in sver.splitlines() if "SIPp v" in l), ""),
         "kamailio_mode": "stateless (stock: sl replies, no nonce_count)"
@@ -1636,7 +1644,9 @@ def main():
             args.sipwarden_commit or "?", kv[2] if len(kv) > 2 else "?",
             " (stateless, -A STATELESS)" if ctx.kamailio_stateless else "",
             sv[1] if len(sv) > 1 else "?", ctx.workers, ctx.workers, os.cpu_count() or 0,
-            "quick" if quick else "full") + table(results))
+            "quick" if quick else "full") +
+        ("sipwarden with store.commit_window_ms = %d\n" % args.commit_window_ms
+         if args.commit_window_ms is not None else "") + table(results))
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "%s%s.json" % (stamp, "-quick" if quick else ""))
     with open(path, "w") as f:

@@ -240,7 +240,10 @@ int serve(const std::string& config_path) {
   }
 
   // The store, and the in-memory state rebuilt from it.
-  auto opened = store::open_sqlite((cfg.data_dir / "sipwarden.db").string());
+  store::SqliteOptions store_options;
+  store_options.group_window = cfg.commit_window;
+  store_options.record_window = cfg.call_record_window;
+  auto opened = store::open_sqlite((cfg.data_dir / "sipwarden.db").string(), store_options);
   if (!opened) return startup_failed(opened.error());
   std::unique_ptr<store::Store> db = std::move(*opened);
   registrar::SubscriberCache subscribers;
@@ -266,8 +269,10 @@ int serve(const std::string& config_path) {
   auto bindings = db->load_bindings(base::unix_now());
   if (!bindings) return startup_failed(bindings.error());
   location.load(*bindings);
-  spdlog::info("event=store_opened subscribers={} bindings={}", subscribers.size(),
-               bindings->size());
+  spdlog::info("event=store_opened subscribers={} bindings={} commit_window_ms={} "
+               "call_record_window_ms={}",
+               subscribers.size(), bindings->size(), cfg.commit_window.count(),
+               cfg.call_record_window.count());
 
   // The shield: events to two files, bans from the store (with their escalation history).
   const std::filesystem::path events_json =

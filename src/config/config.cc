@@ -303,7 +303,8 @@ class Section {
 
 constexpr std::string_view kSections[] = {"server", "listen",    "limits", "connections",
                                           "tls",    "registrar", "auth",   "shield",
-                                          "calls",  "users",     "trunk",  "timers"};
+                                          "calls",  "users",     "trunk",  "store",
+                                          "timers"};
 
 // A top-level entry that must be a table, e.g. [server]; null when absent or not a table.
 const toml::table* section_table(const toml::table& root, std::string_view name,
@@ -866,6 +867,16 @@ void read_trunks(const toml::table& root, Config& c, std::vector<std::string>& e
   c.trunks = std::move(trunks);
 }
 
+void read_store(const toml::table& root, Config& c, std::vector<std::string>& errors) {
+  Section s(section_table(root, "store", errors), "store.", errors);
+  s.reject_unknown({"commit_window_ms", "call_record_window_ms"});
+  // Above 100 ms a registration under load waits a noticeable part of SIP's T1 (500 ms).
+  if (auto v = s.integer("commit_window_ms", {0}, 100))
+    c.commit_window = std::chrono::milliseconds(*v);
+  if (auto v = s.integer("call_record_window_ms", {0}, 10000))
+    c.call_record_window = std::chrono::milliseconds(*v);
+}
+
 void read_timers(const toml::table& root, Config& c, std::vector<std::string>& errors) {
   Section s(section_table(root, "timers", errors), "timers.", errors);
   s.reject_unknown({"t1_ms", "t2_ms", "t4_ms"});
@@ -936,6 +947,7 @@ base::Result<Config> parse_and_validate(std::string_view text, std::string_view 
   read_calls(root, c, errors);
   read_users(root, c, errors);
   read_trunks(root, c, errors);
+  read_store(root, c, errors);
   read_timers(root, c, errors);
   if (c.tls_only) {
     // No plaintext listener at all: a downgrade to 5060 finds nothing to talk to.
@@ -1153,6 +1165,12 @@ std::string to_toml(const Config& c) {
     line("dids", dids + (t.dids.empty() ? "}" : " }"));
     line("trusted", boolean(t.trusted));
   }
+
+  out += "\n[store]\n";
+  line("commit_window_ms", num(c.commit_window.count()),
+       c.commit_window.count() == 0 ? "0: commit as soon as the writer is free" : "");
+  line("call_record_window_ms", num(c.call_record_window.count()),
+       c.call_record_window.count() == 0 ? "0: call records commit like bindings" : "");
 
   out += "\n[timers]\n";
   line("t1_ms", num(c.t1.count()));

@@ -148,6 +148,11 @@ struct Config {
   // [[trunk]]
   std::vector<Trunk> trunks;
 
+  // [store] (docs/store.md): how the SQLite writer groups its commits
+  std::chrono::milliseconds commit_window{5};         // a commit starts at least this long
+                                                      // after the previous one; 0: at once
+  std::chrono::milliseconds call_record_window{100};  // call records alone gather this long
+
   // [timers] (RFC 3261 §17.1.1.1)
   std::chrono::milliseconds t1{500};
   std::chrono::milliseconds t2{4000};

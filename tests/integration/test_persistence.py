@@ -7,6 +7,8 @@
   `sipwarden user show` (the server sends 200 only once the binding is durable in SQLite).
 - `sipwarden user remove` while the server runs: within a few seconds a query REGISTER by that
   name gets 401 and `user show` fails.
+- With the widest group-commit window (`store.commit_window_ms = 100`) the 200 still means
+  durable: the same SIGKILL test passes, and the server reports the settings it runs with.
 """
 import os
 import sys
@@ -20,13 +22,17 @@ USERS = 20
 REMOVAL_BOUND_S = 5.0  # the server polls the store every second; ~3 s expected
 
 
-class PersistenceTest(unittest.TestCase):
+class RegisteredUsers(unittest.TestCase):
+    """A server with USERS imported users; STORE: its [store] section (None: the defaults)."""
+    STORE = None
+
     def setUp(self):
         # The tests poll with the credentials of a removed user until they fail: the shield
         # would rightly ban that; its own tests are in test_shield.py.
-        self.server = ru.RegServer(transports=("udp",), workers=2,
-                                   sections={"shield": {"failures_per_user": 0,
-                                                        "failures_per_source": 100000}})
+        sections = {"shield": {"failures_per_user": 0, "failures_per_source": 100000}}
+        if self.STORE:
+            sections["store"] = dict(self.STORE)
+        self.server = ru.RegServer(transports=("udp",), workers=2, sections=sections)
         self.server.start()
         self.addCleanup(self.server.cleanup)
         self.users = [("p%02d" % i, None) for i in range(USERS)]
@@ -54,8 +60,7 @@ class PersistenceTest(unittest.TestCase):
             _, final = c.register()
             return final
 
-    def test_bindings_survive_sigkill(self):
-        """20 acknowledged bindings -> SIGKILL -> restart (same config) -> all 20 still there"""
+    def check_bindings_survive_sigkill(self):
         contacts = self.register_all()
         old_pid = self.server.pid
         rc = ru.kill_and_relaunch(self.server)
@@ -79,6 +84,12 @@ class PersistenceTest(unittest.TestCase):
                                (name, show.returncode, shown, show.stdout + show.stderr))
         self.assertFalse(missing, "after SIGKILL and restart:\n" + "\n".join(missing) +
                          "\nserver log:\n" + self.server.log()[-3000:])
+
+
+class PersistenceTest(RegisteredUsers):
+    def test_bindings_survive_sigkill(self):
+        """20 acknowledged bindings -> SIGKILL -> restart (same config) -> all 20 still there"""
+        self.check_bindings_survive_sigkill()
 
     def test_user_remove_while_running(self):
         """user remove -> query REGISTER by that name gets 401 within a few s; show fails"""
@@ -114,6 +125,21 @@ class PersistenceTest(unittest.TestCase):
                          + ru.describe(final))
         show = ru.user_show(self.server, name)
         self.assertEqual(ru.show_bindings(show.stdout), [], show.stdout)
+
+
+class WidestCommitWindowTest(RegisteredUsers):
+    STORE = {"commit_window_ms": 100, "call_record_window_ms": 0}
+
+    def test_bindings_survive_sigkill_with_the_widest_window(self):
+        """commit_window_ms = 100: 20 acknowledged bindings still survive SIGKILL"""
+        line = self.server.wait_for_log(r"event=store_opened ", timeout=5)
+        self.assertIsNotNone(line, self.server.log()[-3000:])
+        self.assertIn("commit_window_ms=100 call_record_window_ms=0", line)
+        shown = ru.cli(self.server, "check-config")
+        self.assertEqual(shown.returncode, 0, shown.stderr)
+        self.assertIn("[store]\ncommit_window_ms = 100\ncall_record_window_ms = 0  #",
+                      shown.stdout)
+        self.check_bindings_survive_sigkill()
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ TEST(ConfigDefaults, MatchTheDocumentedValues) {
   EXPECT_EQ(c.t1, milliseconds(500));
   EXPECT_EQ(c.t2, milliseconds(4000));
   EXPECT_EQ(c.t4, milliseconds(5000));
+  EXPECT_EQ(c.commit_window, milliseconds(5));
+  EXPECT_EQ(c.call_record_window, milliseconds(100));
   EXPECT_EQ(c.source, "(built-in defaults)");
 }
 
@@ -129,6 +131,10 @@ client_ca = "/etc/sipwarden/trunks-ca.pem"
 min_version = "1.3"
 expiry_warning_days = 14
 
+[store]
+commit_window_ms = 10
+call_record_window_ms = 0
+
 [timers]
 t1_ms = 250
 t2_ms = 2000
@@ -159,6 +165,8 @@ t4_ms = 3000
   EXPECT_EQ(c.t1, milliseconds(250));
   EXPECT_EQ(c.t2, milliseconds(2000));
   EXPECT_EQ(c.t4, milliseconds(3000));
+  EXPECT_EQ(c.commit_window, milliseconds(10));
+  EXPECT_EQ(c.call_record_window, milliseconds(0));
   EXPECT_EQ(c.source, "test.toml");
 }
 
@@ -207,8 +215,11 @@ timers.t2_ms = 50
 timers.t4_ms = 50
 server.workers = 0
 server.shutdown_grace_ms = 0
+store.commit_window_ms = 0
+store.call_record_window_ms = 0
 )");
   EXPECT_EQ(lo.max_buffered_bytes, 1024u);
+  EXPECT_EQ(lo.commit_window, milliseconds(0));
   EXPECT_EQ(lo.t2, milliseconds(50));
   Config hi = load_ok(R"(
 limits.max_message_bytes = 1048576
@@ -226,7 +237,11 @@ timers.t2_ms = 60000
 timers.t4_ms = 60000
 server.workers = 1024
 server.shutdown_grace_ms = 600000
+store.commit_window_ms = 100
+store.call_record_window_ms = 10000
 )");
+  EXPECT_EQ(hi.commit_window, milliseconds(100));
+  EXPECT_EQ(hi.call_record_window, milliseconds(10000));
   EXPECT_EQ(hi.max_message_bytes, 1048576u);
   EXPECT_EQ(hi.max_buffered_bytes, 16777216u);
 }
@@ -480,6 +495,16 @@ const ErrorCase kErrorCases[] = {
      "test.toml: timers.t2_ms: must be between 500 (timers.t1_ms) and 60000 (got 60001)"},
     {"t4_below_t1", "[timers]\nt4_ms = 100\n",
      "test.toml: timers.t4_ms: must be between 500 (timers.t1_ms) and 60000 (got 100)"},
+    {"commit_window_high", "[store]\ncommit_window_ms = 101\n",
+     "test.toml: store.commit_window_ms: must be between 0 and 100 (got 101)"},
+    {"commit_window_negative", "[store]\ncommit_window_ms = -1\n",
+     "test.toml: store.commit_window_ms: must be between 0 and 100 (got -1)"},
+    {"commit_window_string", "[store]\ncommit_window_ms = \"5ms\"\n",
+     "test.toml: store.commit_window_ms: must be an integer (got string)"},
+    {"call_record_window_high", "[store]\ncall_record_window_ms = 10001\n",
+     "test.toml: store.call_record_window_ms: must be between 0 and 10000 (got 10001)"},
+    {"store_unknown_key", "[store]\nsynchronous = \"off\"\n",
+     "test.toml: store.synchronous: unknown key"},
     {"t4_high", "[timers]\nt4_ms = 70000\n",
      "test.toml: timers.t4_ms: must be between 500 (timers.t1_ms) and 60000 (got 70000)"},
     {"t1_above_default_t2", "[timers]\nt1_ms = 4500\n",
@@ -777,6 +802,9 @@ TEST(ConfigToToml, PrintsEveryKey) {
                           "client_ca = ",
                           "min_version = ",
                           "expiry_warning_days = ",
+                          "[store]",
+                          "commit_window_ms = ",
+                          "call_record_window_ms = ",
                           "[timers]",
                           "t1_ms = ",
                           "t2_ms = ",
@@ -825,6 +853,8 @@ TEST(ConfigToToml, EverythingChangedRoundTrips) {
   c.t1 = milliseconds(10000);
   c.t2 = milliseconds(60000);
   c.t4 = milliseconds(10000);
+  c.commit_window = milliseconds(0);
+  c.call_record_window = milliseconds(10000);
   c.source = "/etc/sipwarden/sipwarden.toml";
   expect_round_trip(c);
 }
