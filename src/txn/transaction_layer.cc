@@ -1,8 +1,8 @@
 // RFC 3261 §17 transactions (with the RFC 6026 "Accepted" states) for one worker.
 //
-// Every transaction lives in one node of an id-keyed map and owns its matching key; a second
-// map from that key (as a view into the node) to the id finds it when a message arrives, so a
-// lookup builds the key in a reused scratch string and allocates nothing. A transaction keeps
+// Every transaction lives in a slot of a TxnTable (txn/txn_table.h) and owns its matching key;
+// the table finds it by id in one step and by key through a flat index, so a lookup builds the
+// key in a reused scratch string and allocates nothing. A transaction keeps
 // only bytes (its key, the last response or the request to retransmit) and at most two running
 // timers: one that retransmits (A, E, G) and one that ends a state (B, D, F, H, I, J, K, L, M,
 // and the RFC 3261 §9.1 wait after a CANCEL).
@@ -17,12 +17,12 @@
 #include <charconv>
 #include <cstring>
 #include <random>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "sip/parser.h"
 #include "sip/response.h"
+#include "txn/txn_table.h"
 
 namespace txn {
 namespace {
@@ -54,7 +54,7 @@ enum class ClientState : std::uint8_t {
 enum class Slot : std::uint8_t { kRetransmit = 0, kEnd = 1 };
 
 struct ServerTxn {
-  std::string key;            // the server_keys entry points into this string
+  std::string key;            // what the table matches (server_key())
   std::string last_response;  // resent on retransmitted requests and by Timer G
   transport::Flow flow;
   TimerService::Id retransmit_timer = 0;  // G
@@ -70,7 +70,7 @@ struct ServerTxn {
 };
 
 struct ClientTxn {
-  std::string key;    // branch + kSep + CSeq method; the client_keys entry points into it
+  std::string key;    // what the table matches: branch + kSep + CSeq method
   std::string bytes;  // the request (retransmissions, ACK and CANCEL built from it); for an
                       // INVITE in Completed: the ACK, resent for each retransmitted final
   transport::Flow flow;
@@ -211,7 +211,7 @@ std::uint64_t siphash24(const SipKey& k, std::string_view data) {
 
 struct KeyHash {
   const SipKey* key;
-  std::size_t operator()(std::string_view s) const { return siphash24(*key, s); }
+  std::uint64_t operator()(std::string_view s) const { return siphash24(*key, s); }
 };
 
 SipKey random_key() {
@@ -232,8 +232,8 @@ struct TransactionLayer::State {
       : worker(worker_id), timers(t), timer_service(ts), sender(s), user(u) {}
 
   ~State() {
-    for (auto& [id, t] : servers) cancel_timers(t);
-    for (auto& [id, t] : clients) cancel_timers(t);
+    servers.for_each([this](ServerTxnId, ServerTxn& t) { cancel_timers(t); });
+    clients.for_each([this](ClientTxnId, ClientTxn& t) { cancel_timers(t); });
   }
 
   const std::uint16_t worker;
@@ -242,16 +242,15 @@ struct TransactionLayer::State {
   Sender& sender;
   TransactionUser& user;
 
-  std::uint64_t next_id = 1;  // server and client ids share it: an id names one transaction
   std::uint64_t branch_counter = 0;
   const SipKey branch_key = random_key();  // the hashed part of our branches
   const SipKey hash_key = random_key();    // the hash of the key maps
 
-  std::unordered_map<ServerTxnId, ServerTxn> servers;
-  // Views into ServerTxn::key / ClientTxn::key (nodes never move, so the views stay valid).
-  std::unordered_map<std::string_view, ServerTxnId, KeyHash> server_keys{16, KeyHash{&hash_key}};
-  std::unordered_map<ClientTxnId, ClientTxn> clients;
-  std::unordered_map<std::string_view, ClientTxnId, KeyHash> client_keys{16, KeyHash{&hash_key}};
+  // Kinds 0 and 1: a server and a client transaction never share an id.
+  using ServerTable = TxnTable<ServerTxn, KeyHash>;
+  using ClientTable = TxnTable<ClientTxn, KeyHash>;
+  ServerTable servers{0, KeyHash{&hash_key}};
+  ClientTable clients{1, KeyHash{&hash_key}};
 
   std::string key;       // scratch for building a key to look up
   sip::Message scratch;  // parse of our own stored bytes (ACK/CANCEL building, To tags)
@@ -289,22 +288,15 @@ struct TransactionLayer::State {
 
   // ---- server transactions
 
-  void erase_server(std::unordered_map<ServerTxnId, ServerTxn>::iterator it) {
-    cancel_timers(it->second);
-    server_keys.erase(it->second.key);
-    servers.erase(it);
-  }
-
-  ServerTxn* find_server_by_key() {
-    const auto k = server_keys.find(key);
-    if (k == server_keys.end()) return nullptr;
-    return &servers.at(k->second);
+  void erase_server(ServerTxnId id, ServerTxn& t) {
+    cancel_timers(t);
+    servers.erase(id);
   }
 
   void server_timer(ServerTxnId id, Slot slot) {
-    const auto it = servers.find(id);
-    if (it == servers.end()) return;
-    ServerTxn& t = it->second;
+    ServerTxn* const found = servers.get(id);
+    if (found == nullptr) return;
+    ServerTxn& t = *found;
     if (slot == Slot::kRetransmit) {
       t.retransmit_timer = 0;
       if (t.state != ServerState::kCompleted) return;
@@ -316,7 +308,7 @@ struct TransactionLayer::State {
     }
     // Timers H (no ACK came), I, J and L: the transaction ends.
     t.end_timer = 0;
-    erase_server(it);
+    erase_server(id, t);
   }
 
   TransactionLayer::Outcome receive_request(const sip::Message& request,
@@ -324,7 +316,7 @@ struct TransactionLayer::State {
     if (request.method == sip::Method::kAck) return receive_ack(request, flow);
 
     server_key(key, request, request.method_text);
-    if (ServerTxn* t = find_server_by_key()) {
+    if (ServerTxn* t = servers.find(key).txn) {
       // RFC 3261 §17.2.1, §17.2.2: a retransmission goes no further; it gets the last
       // response again (in Trying there is none yet, in Confirmed the ACK already came).
       if (!t->last_response.empty() && t->state != ServerState::kConfirmed) {
@@ -333,22 +325,20 @@ struct TransactionLayer::State {
       return Outcome::kRetransmission;
     }
 
-    const ServerTxnId id = next_id++;
     const bool invite = request.method == sip::Method::kInvite;
-    ServerTxn& t = servers[id];
-    t.key = key;
+    const auto [id, created] = servers.insert(key);
+    ServerTxn& t = *created;
     t.flow = flow;
     t.invite = invite;
     t.rfc2543 = !rfc3261(request);
     t.state = t.invite ? ServerState::kProceeding : ServerState::kTrying;
-    server_keys.emplace(t.key, id);
 
     // RFC 3261 §9.2: the INVITE a CANCEL is for matches by the §17.2.3 rules, method INVITE.
     ServerTxnId cancelled = 0;
     if (request.method == sip::Method::kCancel) {
       server_key(key, request, kInvite);
-      const auto k = server_keys.find(key);
-      if (k != server_keys.end() && servers.at(k->second).invite) cancelled = k->second;
+      const auto invite_txn = servers.find(key);
+      if (invite_txn && invite_txn.txn->invite) cancelled = invite_txn.id;
     }
 
     user.on_request(id, request, flow, cancelled);  // may respond(), even end the transaction
@@ -356,81 +346,77 @@ struct TransactionLayer::State {
     // RFC 3261 §17.2.1: 100 Trying, unless the TU already answered inside on_request (a
     // challenge or a rejection then costs one datagram, not two).
     if (invite) {
-      const auto it = servers.find(id);
-      if (it != servers.end() && it->second.last_response.empty()) {
+      ServerTxn* const now = servers.get(id);
+      if (now != nullptr && now->last_response.empty()) {
         sip::ResponseSpec spec;
         spec.code = 100;
         // The flow is where responses go: its address is the request's source, and with
         // rport its port is too (RFC 3581), so it fills received/rport of the top Via.
-        const std::string address = it->second.flow.remote.address_string();
-        const sip::ReceivedFrom from{address, it->second.flow.remote.port};
+        const std::string address = now->flow.remote.address_string();
+        const sip::ReceivedFrom from{address, now->flow.remote.port};
         std::string trying = sip::build_response(request, spec, &from);
-        sender.send(it->second.flow, trying);
-        it->second.last_response = std::move(trying);
+        sender.send(now->flow, trying);
+        now->last_response = std::move(trying);
       }
     }
     return Outcome::kNew;
   }
 
-  // The INVITE server transaction an ACK is for (§17.2.3), or nullptr.
-  std::unordered_map<ServerTxnId, ServerTxn>::iterator find_ack_target(const sip::Message& ack) {
+  // The INVITE server transaction an ACK is for (§17.2.3), or none.
+  ServerTable::Found find_ack_target(const sip::Message& ack) {
     if (rfc3261(ack)) {
       server_key_3261(key, ack.via.front(), kInvite);
-      const auto k = server_keys.find(key);
-      return k == server_keys.end() ? servers.end() : servers.find(k->second);
+      return servers.find(key);
     }
     // RFC 2543: the ACK's To tag is the tag of the final response. The INVITE carried that
     // tag already (a re-INVITE) or none at all (the tag came with the response).
     const std::string_view ack_tag = tag_of(ack.to);
     for (const std::string_view invite_tag : {ack_tag, std::string_view{}}) {
       server_key_2543(key, ack, kInvite, invite_tag);
-      const auto k = server_keys.find(key);
-      if (k == server_keys.end()) continue;
-      const auto it = servers.find(k->second);
-      const ServerTxn& t = it->second;
+      const auto found = servers.find(key);
+      if (!found) continue;
+      const ServerTxn& t = *found.txn;
       if ((t.state == ServerState::kCompleted || t.state == ServerState::kConfirmed) &&
           std::string_view(t.last_response).substr(t.to_tag_at, t.to_tag_size) == ack_tag) {
-        return it;
+        return found;
       }
       if (invite_tag.empty()) break;
     }
-    return servers.end();
+    return {};
   }
 
   TransactionLayer::Outcome receive_ack(const sip::Message& ack, const transport::Flow& flow) {
-    const auto it = find_ack_target(ack);
+    const auto found = find_ack_target(ack);
     // RFC 6026 §7.1: an ACK in Accepted is the ACK for the 2xx; the TU gets it.
-    if (it == servers.end() || it->second.state == ServerState::kAccepted) {
+    if (!found || found.txn->state == ServerState::kAccepted) {
       user.on_stray_ack(ack, flow);
       return Outcome::kStrayAck;
     }
-    ServerTxn& t = it->second;
+    ServerTxn& t = *found.txn;
     if (t.state == ServerState::kCompleted) {
       // RFC 3261 §17.2.1: Completed → Confirmed; G and H stop, Timer I absorbs more ACKs.
       cancel_timers(t);
       t.state = ServerState::kConfirmed;
       if (t.flow.reliable()) {
-        erase_server(it);
+        erase_server(found.id, t);
       } else {
-        t.end_timer = start(it->first, false, Slot::kEnd, timers.t4);
+        t.end_timer = start(found.id, false, Slot::kEnd, timers.t4);
       }
     }
     return Outcome::kAck;
   }
 
   bool forget(ServerTxnId id) {
-    const auto it = servers.find(id);
-    if (it == servers.end() || it->second.invite || it->second.state != ServerState::kCompleted) {
-      return false;
-    }
-    erase_server(it);
+    ServerTxn* const t = servers.get(id);
+    if (t == nullptr || t->invite || t->state != ServerState::kCompleted) return false;
+    erase_server(id, *t);
     return true;
   }
 
   bool respond(ServerTxnId id, int status_code, std::string bytes) {
-    const auto it = servers.find(id);
-    if (it == servers.end() || status_code < 100 || status_code > 699) return false;
-    ServerTxn& t = it->second;
+    ServerTxn* const found = servers.get(id);
+    if (found == nullptr || status_code < 100 || status_code > 699) return false;
+    ServerTxn& t = *found;
     const bool success = status_code >= 200 && status_code < 300;
     switch (t.state) {
       case ServerState::kTrying:
@@ -456,7 +442,7 @@ struct TransactionLayer::State {
     if (!t.invite) {
       // RFC 3261 §17.2.2: Completed, Timer J (64*T1 unreliable, 0 reliable).
       if (t.flow.reliable()) {
-        erase_server(it);
+        erase_server(id, t);
       } else {
         t.state = ServerState::kCompleted;
         t.end_timer = start(id, false, Slot::kEnd, timer_64t1());
@@ -491,24 +477,21 @@ struct TransactionLayer::State {
 
   // ---- client transactions
 
-  void erase_client(std::unordered_map<ClientTxnId, ClientTxn>::iterator it) {
-    cancel_timers(it->second);
-    client_keys.erase(it->second.key);
-    clients.erase(it);
+  void erase_client(ClientTxnId id, ClientTxn& t) {
+    cancel_timers(t);
+    clients.erase(id);
   }
 
   ClientTxnId create_client(std::string_view branch, std::string_view method, bool invite,
                             std::string bytes, const transport::Flow& destination, bool internal) {
     client_key(key, branch, method);
-    if (client_keys.contains(key)) return 0;
-    const ClientTxnId id = next_id++;
-    ClientTxn& t = clients[id];
-    t.key = key;
+    if (clients.find(key)) return 0;
+    const auto [id, created] = clients.insert(key);
+    ClientTxn& t = *created;
     t.flow = destination;
     t.invite = invite;
     t.internal = internal;
     t.state = invite ? ClientState::kCalling : ClientState::kTrying;
-    client_keys.emplace(t.key, id);
 
     sender.send(destination, bytes);
     // RFC 3261 §17.1.1.2 Timer A / §17.1.2.2 Timer E: retransmit on unreliable flows only.
@@ -537,10 +520,10 @@ struct TransactionLayer::State {
 
   // RFC 3261 §9.1: CANCEL in its own transaction, same branch and destination as the INVITE.
   void send_cancel(ClientTxnId invite_id) {
-    ClientTxn& inv = clients.at(invite_id);
+    ClientTxn& inv = *clients.get(invite_id);
     inv.cancel_sent = true;
     if (!sip::parse(inv.bytes, scratch).ok()) return;
-    // `inv` stays valid while the CANCEL is inserted: unordered_map nodes never move.
+    // `inv` stays valid while the CANCEL is inserted: slots never move.
     create_client(inv.branch(), kCancel, false, sip::build_cancel(scratch), inv.flow, true);
     // RFC 3261 §9.1: no final response within 64*T1 of the CANCEL: give the INVITE up.
     stop(inv.end_timer);
@@ -548,9 +531,9 @@ struct TransactionLayer::State {
   }
 
   bool cancel(ClientTxnId id) {
-    const auto it = clients.find(id);
-    if (it == clients.end() || !it->second.invite) return false;
-    ClientTxn& t = it->second;
+    ClientTxn* const found = clients.get(id);
+    if (found == nullptr || !found->invite) return false;
+    ClientTxn& t = *found;
     switch (t.state) {
       case ClientState::kCalling:
         t.cancel_wanted = true;  // sent when the first provisional response arrives
@@ -564,9 +547,9 @@ struct TransactionLayer::State {
   }
 
   void client_timer(ClientTxnId id, Slot slot) {
-    const auto it = clients.find(id);
-    if (it == clients.end()) return;
-    ClientTxn& t = it->second;
+    ClientTxn* const found = clients.get(id);
+    if (found == nullptr) return;
+    ClientTxn& t = *found;
     if (slot == Slot::kRetransmit) {
       t.retransmit_timer = 0;
       switch (t.state) {
@@ -591,7 +574,7 @@ struct TransactionLayer::State {
     const bool timed_out = t.state == ClientState::kCalling || t.state == ClientState::kTrying ||
                            t.state == ClientState::kProceeding;
     const bool report = timed_out && !t.internal;
-    erase_client(it);  // B, F, the CANCEL wait; or D, K, M ending Completed / Accepted
+    erase_client(id, t);  // B, F, the CANCEL wait; or D, K, M ending Completed / Accepted
     if (report) user.on_client_timeout(id);
   }
 
@@ -599,13 +582,11 @@ struct TransactionLayer::State {
                                              const transport::Flow& flow) {
     if (response.via.empty() || !response.has_cseq) return Outcome::kStrayResponse;
     client_key(key, response.via.front().branch, response.cseq.method_text);
-    const auto k = client_keys.find(key);
-    if (k == client_keys.end()) return Outcome::kStrayResponse;  // §18.1.2: dropped
-    const ClientTxnId id = k->second;
-    const auto it = clients.find(id);
-    const bool internal = it->second.internal;  // read now: the handlers may end it
+    const auto [id, t] = clients.find(key);
+    if (t == nullptr) return Outcome::kStrayResponse;  // §18.1.2: dropped
+    const bool internal = t->internal;  // read now: the handlers may end it
     const bool report =
-        it->second.invite ? invite_response(it, response) : non_invite_response(it, response);
+        t->invite ? invite_response(id, *t, response) : non_invite_response(id, *t, response);
     // Responses to the layer's own CANCEL drive its state only; the TU waits for the INVITE's.
     if (!report || internal) return Outcome::kAbsorbed;
     user.on_response(id, response, flow);
@@ -613,10 +594,7 @@ struct TransactionLayer::State {
   }
 
   // RFC 3261 §17.1.1.2 with RFC 6026 §8.4. Returns whether the TU hears of the response.
-  bool invite_response(std::unordered_map<ClientTxnId, ClientTxn>::iterator it,
-                       const sip::Message& response) {
-    ClientTxn& t = it->second;
-    const ClientTxnId id = it->first;
+  bool invite_response(ClientTxnId id, ClientTxn& t, const sip::Message& response) {
     const int code = response.status_code;
     switch (t.state) {
       case ClientState::kCalling:
@@ -652,7 +630,7 @@ struct TransactionLayer::State {
     if (sip::parse(t.bytes, scratch).ok()) ack = sip::build_ack(scratch, response);
     if (!ack.empty()) sender.send(t.flow, ack);
     if (t.flow.reliable()) {
-      erase_client(it);
+      erase_client(id, t);
     } else {
       t.state = ClientState::kCompleted;
       t.bytes = std::move(ack);
@@ -662,9 +640,7 @@ struct TransactionLayer::State {
   }
 
   // RFC 3261 §17.1.2.2. Returns whether the TU hears of the response.
-  bool non_invite_response(std::unordered_map<ClientTxnId, ClientTxn>::iterator it,
-                           const sip::Message& response) {
-    ClientTxn& t = it->second;
+  bool non_invite_response(ClientTxnId id, ClientTxn& t, const sip::Message& response) {
     if (t.state != ClientState::kTrying && t.state != ClientState::kProceeding) return false;
     if (response.status_code < 200) {
       t.state = ClientState::kProceeding;  // Timer E goes on, at T2 from its next firing
@@ -672,11 +648,11 @@ struct TransactionLayer::State {
     }
     cancel_timers(t);
     if (t.flow.reliable()) {
-      erase_client(it);  // Timer K is 0
+      erase_client(id, t);  // Timer K is 0
     } else {
       t.state = ClientState::kCompleted;
       t.bytes = std::string();
-      t.end_timer = start(it->first, true, Slot::kEnd, timers.t4);  // Timer K
+      t.end_timer = start(id, true, Slot::kEnd, timers.t4);  // Timer K
     }
     return true;
   }
@@ -686,24 +662,23 @@ struct TransactionLayer::State {
   void connection_closed(std::uint64_t connection) {
     if (connection == 0) return;
     std::vector<std::uint64_t> ids;
-    for (const auto& [id, t] : servers) {
+    servers.for_each([&](ServerTxnId id, const ServerTxn& t) {
       if (t.flow.connection == connection) ids.push_back(id);
-    }
-    for (const std::uint64_t id : ids) erase_server(servers.find(id));
+    });
+    for (const std::uint64_t id : ids) erase_server(id, *servers.get(id));
 
     ids.clear();
     std::vector<ClientTxnId> failed;
-    for (const auto& [id, t] : clients) {
+    clients.for_each([&](ClientTxnId id, const ClientTxn& t) {
       if (t.flow.connection == connection) ids.push_back(id);
-    }
+    });
     for (const std::uint64_t id : ids) {
-      const auto it = clients.find(id);
-      const ClientTxn& t = it->second;
+      ClientTxn& t = *clients.get(id);
       if (!t.internal && (t.state == ClientState::kCalling || t.state == ClientState::kTrying ||
                           t.state == ClientState::kProceeding)) {
         failed.push_back(id);
       }
-      erase_client(it);
+      erase_client(id, t);
     }
     // Only now, with every container settled, the TU hears of the failures.
     for (const ClientTxnId id : failed) user.on_client_timeout(id);
