@@ -15,13 +15,14 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
-#include <queue>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
 #include "sip/parser.h"
 #include "spdlog/spdlog.h"
 #include "transport/steering.h"
+#include "transport/timer_wheel.h"
 
 namespace transport {
 namespace {
@@ -83,59 +84,57 @@ Endpoint from_asio(const asio::ip::address& a, std::uint16_t port) {
   return *Endpoint::from_string(a.to_string(), port);
 }
 
-// Timers on a worker's loop: a min-heap of deadlines and one asio timer armed for the
-// earliest. Cancelled timers are forgotten at once and skipped when their deadline comes.
+// Timers on a worker's loop: a timing wheel of kTimerTick ticks (transport/timer_wheel.h) and
+// one asio timer armed for the earliest.
 //
-// Deadlines are rounded up to the next tick of kTimerTick, so that all the timers due in one
-// tick fire in one wake-up. A call leaves about five timers behind (the transactions' Timers
-// K, J, I, D and their like); fired one by one they cost a wake-up and a re-arm of the
-// timerfd each, which at 1,000 calls/s was as many wake-ups as the messages themselves
-// brought. A timer fires at most one tick late; the shortest SIP timer, T1, is at least 50 ms.
+// Deadlines are rounded up to the next tick, so that all the timers due in one tick fire in
+// one wake-up. A call leaves about five timers behind (the transactions' Timers K, J, I, D and
+// their like); fired one by one they cost a wake-up and a re-arm of the timerfd each, which at
+// 1,000 calls/s was as many wake-ups as the messages themselves brought. A timer fires at most
+// one tick late; the shortest SIP timer, T1, is at least 50 ms.
 constexpr std::chrono::milliseconds kTimerTick{10};
 
 class LoopTimers final : public base::TimerService {
  public:
-  explicit LoopTimers(asio::io_context& io) : timer_(io) {}
+  explicit LoopTimers(asio::io_context& io) : timer_(io), wheel_(tick_at(Clock::now())) {}
 
   Id start(std::chrono::milliseconds after, std::function<void()> fire) override {
-    const Id id = next_id_++;
-    const Clock::time_point deadline = on_tick(Clock::now() + after);
-    callbacks_.emplace(id, std::move(fire));
-    heap_.push({deadline, id});
-    if (!firing_ && (!armed_ || deadline < armed_at_)) arm();
+    const TimerWheel::Tick due = tick_due(Clock::now() + after);
+    const Id id = wheel_.start(due, std::move(fire));
+    if (!stopped_ && !firing_ && (!armed_ || due < armed_at_)) arm();
     return id;
   }
 
-  void cancel(Id id) override { callbacks_.erase(id); }
+  // The asio timer stays armed: at worst the loop wakes once for nothing.
+  void cancel(Id id) override { wheel_.cancel(id); }
 
+  // Drops every timer; later ones never fire (the loop is stopping).
   void shutdown() {
-    callbacks_.clear();
+    stopped_ = true;
+    wheel_.clear();
     timer_.cancel();
   }
 
  private:
-  struct Entry {
-    Clock::time_point at;
-    Id id;
-    // Timers due in the same tick fire in the order they were started.
-    bool operator>(const Entry& o) const { return at != o.at ? at > o.at : id > o.id; }
-  };
-
-  static Clock::time_point on_tick(Clock::time_point t) {
-    const auto late = t.time_since_epoch() % kTimerTick;
-    return late == Clock::duration::zero() ? t : t + (kTimerTick - late);
+  // The tick a time point is in, and the first tick that starts at or after it.
+  static TimerWheel::Tick tick_at(Clock::time_point t) {
+    return static_cast<TimerWheel::Tick>(t.time_since_epoch() / kTimerTick);
+  }
+  static TimerWheel::Tick tick_due(Clock::time_point t) {
+    const TimerWheel::Tick tick = tick_at(t);
+    return Clock::time_point(tick * kTimerTick) == t ? tick : tick + 1;
   }
 
   void arm() {
-    while (!heap_.empty() && !callbacks_.count(heap_.top().id)) heap_.pop();
-    if (heap_.empty()) {
+    const std::optional<TimerWheel::Tick> next = wheel_.next();
+    if (!next) {
       armed_ = false;
       timer_.cancel();
       return;
     }
     armed_ = true;
-    armed_at_ = heap_.top().at;
-    timer_.expires_at(armed_at_);
+    armed_at_ = *next;
+    timer_.expires_at(Clock::time_point(*next * kTimerTick));
     timer_.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) fire_due();
     });
@@ -143,27 +142,17 @@ class LoopTimers final : public base::TimerService {
 
   void fire_due() {
     firing_ = true;
-    const Clock::time_point now = Clock::now();
-    while (!heap_.empty() && heap_.top().at <= now) {
-      const Id id = heap_.top().id;
-      heap_.pop();
-      auto it = callbacks_.find(id);
-      if (it == callbacks_.end()) continue;
-      std::function<void()> fn = std::move(it->second);
-      callbacks_.erase(it);
-      fn();
-    }
+    wheel_.advance(tick_at(Clock::now()));
     firing_ = false;
     arm();
   }
 
   asio::steady_timer timer_;
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
-  std::unordered_map<Id, std::function<void()>> callbacks_;
-  Id next_id_ = 1;
+  TimerWheel wheel_;
   bool firing_ = false;
   bool armed_ = false;
-  Clock::time_point armed_at_;
+  bool stopped_ = false;
+  TimerWheel::Tick armed_at_ = 0;
 };
 
 // Connection counts shared by all workers (taken on accept, given back on close).
