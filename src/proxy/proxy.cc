@@ -295,8 +295,11 @@ struct Proxy::State {
     }
     const std::string branch = txn.new_branch();
     if (branch_out != nullptr) *branch_out = branch;
-    ed.push_via("SIP/2.0/" + std::string(via_transport(target.flow.protocol)) + " " +
-                sent_by(target.flow) + ";branch=" + branch + ";rport");
+    std::string via;
+    via.reserve(80 + branch.size());
+    via.append("SIP/2.0/").append(via_transport(target.flow.protocol)).append(" ");
+    via.append(sent_by(target.flow)).append(";branch=").append(branch).append(";rport");
+    ed.push_via(via);
     if (!e.token.empty()) {
       // RFC 5658: two entries when the request changes transport or interface on its way
       // through; the top one faces the callee, the other the caller.
@@ -320,11 +323,12 @@ struct Proxy::State {
     return ed.serialize();
   }
 
-  // Sends one branch as a client transaction; false if the layer refused it.
-  bool send_branch(Context& ctx, std::size_t index, std::string bytes) {
+  // Sends one branch (build_branch()'s bytes and branch) as a client transaction; false if the
+  // layer refused it. The layer is told the method and branch: the bytes are not parsed again.
+  bool send_branch(Context& ctx, std::size_t index, std::string_view method,
+                   std::string_view branch, std::string bytes) {
     Branch& b = ctx.branches[index];
-    if (!sip::parse(bytes, scratch, shared.parse).ok()) return false;
-    const txn::ClientTxnId id = txn.send_request(scratch, bytes, b.flow);
+    const txn::ClientTxnId id = txn.send_request(ctx.method, method, branch, bytes, b.flow);
     if (id == 0) return false;
     b.client = id;
     b.request = std::move(bytes);
@@ -359,7 +363,9 @@ struct Proxy::State {
       b.trunk = t.trunk;
       ctx->branches.push_back(b);
       const std::size_t index = ctx->branches.size() - 1;
-      if (!send_branch(*ctx, index, build_branch(request, t, e, flow, nullptr))) {
+      std::string branch;
+      std::string bytes = build_branch(request, t, e, flow, &branch);
+      if (!send_branch(*ctx, index, request.method_text, branch, std::move(bytes))) {
         ctx->branches[index].final_code = 500;
       }
     }
@@ -528,7 +534,9 @@ void Proxy::State::in_dialog(txn::ServerTxnId id, const sip::Message& request, c
   Branch b;
   b.flow = destination;
   ctx->branches.push_back(b);
-  if (!send_branch(*ctx, 0, build_branch(request, t, e, flow, nullptr))) {
+  std::string branch;
+  std::string bytes = build_branch(request, t, e, flow, &branch);
+  if (!send_branch(*ctx, 0, request.method_text, branch, std::move(bytes))) {
     ctx->branches[0].final_code = 500;
   }
   maybe_finish(*ctx);
@@ -788,10 +796,11 @@ void Proxy::on_response(txn::ClientTxnId id, const sip::Message& response, const
             State::Target t;
             t.flow = branch.flow;
             e.keep_max_forwards = true;
-            std::string bytes = s.build_branch(base, t, e, ctx.flow, nullptr);
+            std::string new_branch;
+            std::string bytes = s.build_branch(base, t, e, ctx.flow, &new_branch);
             s.by_client.erase(id);
             branch.auth_retried = true;
-            if (s.send_branch(ctx, index, std::move(bytes))) return;
+            if (s.send_branch(ctx, index, base.method_text, new_branch, std::move(bytes))) return;
           }
         }
       }

@@ -18,7 +18,8 @@ namespace sip {
 // with the canonical name and ": " and end in CRLF.
 class MessageEditor {
  public:
-  explicit MessageEditor(const Message& message) : message_(message) {}
+  // A forwarded request or relayed response takes a handful of edits: room for them at once.
+  explicit MessageEditor(const Message& message) : message_(message) { splices_.reserve(8); }
   MessageEditor(const MessageEditor&) = delete;
   MessageEditor& operator=(const MessageEditor&) = delete;
 

@@ -74,17 +74,8 @@ void append_header(std::string& out, std::string_view name, std::string_view val
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
-// The top Via with RFC 3261 §18.2.1 received and RFC 3581 rport filled in.
-void append_top_via(std::string& out, const Via& via, const ReceivedFrom& from) {
-  out.append("Via: ");
-  out.append(via_with_received(via, from));
-  out.append("\r\n");
-}
-
-}  // namespace
-
-std::string via_with_received(const Via& via, const ReceivedFrom& from) {
-  std::string out;
+// The Via element with RFC 3261 §18.2.1 received and RFC 3581 rport filled in, appended.
+void append_via_with_received(std::string& out, const Via& via, const ReceivedFrom& from) {
   // Copy the element, dropping any received/rport it carries; they are re-added below.
   const std::string_view text = via.text;
   const std::size_t params_at =
@@ -102,6 +93,22 @@ std::string via_with_received(const Via& via, const ReceivedFrom& from) {
     out.append(";rport=");
     append_number(out, from.port);
   }
+}
+
+// The top Via with received and rport filled in.
+void append_top_via(std::string& out, const Via& via, const ReceivedFrom& from) {
+  out.append("Via: ");
+  append_via_with_received(out, via, from);
+  out.append("\r\n");
+}
+
+}  // namespace
+
+std::string via_with_received(const Via& via, const ReceivedFrom& from) {
+  std::string out;
+  // One allocation: the element, received=<address> and rport=<port> at most.
+  out.reserve(via.text.size() + from.address.size() + 24);
+  append_via_with_received(out, via, from);
   return out;
 }
 

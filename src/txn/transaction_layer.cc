@@ -505,17 +505,16 @@ struct TransactionLayer::State {
     return id;
   }
 
-  ClientTxnId send_request(const sip::Message& request, std::string bytes,
+  ClientTxnId send_request(sip::Method method, std::string_view method_text,
+                           std::string_view branch, std::string bytes,
                            const transport::Flow& destination) {
-    if (request.method == sip::Method::kAck) {
+    if (method == sip::Method::kAck) {
       // The ACK for a 2xx is not a transaction (RFC 3261 §17.1.1.3 / §13.2.2.4).
       sender.send(destination, bytes);
       return 0;
     }
-    if (request.via.empty()) return 0;
-    return create_client(request.via.front().branch, request.method_text,
-                         request.method == sip::Method::kInvite, std::move(bytes), destination,
-                         false);
+    return create_client(branch, method_text, method == sip::Method::kInvite, std::move(bytes),
+                         destination, false);
   }
 
   // RFC 3261 §9.1: CANCEL in its own transaction, same branch and destination as the INVITE.
@@ -732,7 +731,17 @@ bool TransactionLayer::forget(ServerTxnId id) {
 
 ClientTxnId TransactionLayer::send_request(const sip::Message& request, std::string bytes,
                                            const transport::Flow& destination) {
-  return state_->send_request(request, std::move(bytes), destination);
+  if (request.method != sip::Method::kAck && request.via.empty()) return 0;
+  const std::string_view branch =
+      request.via.empty() ? std::string_view{} : std::string_view(request.via.front().branch);
+  return state_->send_request(request.method, request.method_text, branch, std::move(bytes),
+                              destination);
+}
+
+ClientTxnId TransactionLayer::send_request(sip::Method method, std::string_view method_text,
+                                           std::string_view branch, std::string bytes,
+                                           const transport::Flow& destination) {
+  return state_->send_request(method, method_text, branch, std::move(bytes), destination);
 }
 
 bool TransactionLayer::cancel(ClientTxnId id) {

@@ -118,6 +118,12 @@ class TransactionLayer {
   // as is), a request without Via, or a branch + method already in use (nothing is sent).
   ClientTxnId send_request(const sip::Message& request, std::string bytes,
                            const transport::Flow& destination);
+  // The same for a caller that built `bytes` itself and knows what a parse would tell: the
+  // method (its enum, and its name as in the CSeq) and the top Via's branch. A proxy
+  // forwarding a request saves parsing it again.
+  ClientTxnId send_request(sip::Method method, std::string_view method_text,
+                           std::string_view branch, std::string bytes,
+                           const transport::Flow& destination);
   // RFC 3261 §9.1: cancel a pending client INVITE transaction (sends CANCEL in its own
   // transaction once a provisional response has arrived; before that the wish is kept and
   // acted on at the first provisional). True also when a CANCEL was already sent or wished;
