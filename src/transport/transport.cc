@@ -491,13 +491,15 @@ struct Worker {
     sockaddr_storage ss;
     const socklen_t len = to_sockaddr(flow.remote, l.v6, ss);
     if (!l.v6 && flow.remote.v6) return;  // an IPv4 socket cannot reach an IPv6 peer
+    // Counted first: add() sends at once when it fills the batch, and the count must not lag
+    // behind what a peer has already received.
+    transport.stats.messages_out.fetch_add(1, std::memory_order_relaxed);
     if (out != nullptr) {
       out->add(l.socket.native_handle(), ss, len, bytes);
     } else {
       ::sendto(l.socket.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT,
                reinterpret_cast<sockaddr*>(&ss), len);
     }
-    transport.stats.messages_out.fetch_add(1, std::memory_order_relaxed);
   }
 
   void send_stream(const Flow& flow, std::string_view bytes) {
@@ -509,8 +511,8 @@ struct Worker {
                     flow.connection);
       return;
     }
+    transport.stats.messages_out.fetch_add(1, std::memory_order_relaxed);  // before, as for UDP
     it->second->send(bytes);
-    transport.stats.messages_out.fetch_add(1, std::memory_order_relaxed);
   }
 
   void forget(std::uint64_t id) { connections.erase(id); }
