@@ -22,6 +22,15 @@ bool is_sip(const sip::Uri& uri) {
   return uri.scheme == sip::Scheme::kSip || uri.scheme == sip::Scheme::kSips;
 }
 
+// The registrar's answer as a response spec (views into `a`).
+sip::ResponseSpec spec_of(const registrar::Answer& a) {
+  sip::ResponseSpec spec;
+  spec.code = a.code;
+  spec.reason = a.reason;
+  for (const auto& [name, value] : a.headers) spec.headers.emplace_back(name, value);
+  return spec;
+}
+
 }  // namespace
 
 transport::Flow response_flow(const sip::Via& top, const transport::Flow& arrival) {
@@ -149,10 +158,14 @@ void Router::answer(txn::ServerTxnId id, const sip::Message& request, const tran
     send_(flow, sip::build_response(request, spec, &from));
     return;
   }
+  respond(id, spec.code, sip::build_response(request, spec, &from));
+}
+
+void Router::respond(txn::ServerTxnId id, int code, std::string bytes) {
   // The answer to the request that got its source banned still goes out (the ban is news to
   // the sender only from the next request on); its retransmissions do not.
   answering_ = true;
-  txn_.respond(id, spec.code, sip::build_response(request, spec, &from));
+  txn_.respond(id, code, std::move(bytes));
   answering_ = false;
 }
 
@@ -274,24 +287,27 @@ void Router::on_request(txn::ServerTxnId id, const sip::Message& request,
 
 void Router::answer(txn::ServerTxnId id, const sip::Message& request,
                     const transport::Flow& flow, const registrar::Answer& a) {
-  sip::ResponseSpec spec;
-  spec.code = a.code;
-  spec.reason = a.reason;
-  for (const auto& [name, value] : a.headers) spec.headers.emplace_back(name, value);
-  answer(id, request, flow, spec);
+  answer(id, request, flow, spec_of(a));
 }
 
 void Router::on_register(txn::ServerTxnId id, const sip::Message& request,
                          const transport::Flow& flow) {
   // The 200 comes once the binding change is durable, on the store's writer thread; it is
-  // sent from this worker (the transaction lives here), built from a copy of the request
-  // (the worker's Message is reused as soon as this returns).
-  auto later = [this, id, flow, bytes = std::string(request.raw)](registrar::Answer a) mutable {
+  // sent from this worker (the transaction lives here). What it copies from the request is
+  // taken now (the worker's Message is reused as soon as this returns), and only for a
+  // REGISTER with credentials: one without is challenged at once and never waits.
+  std::string head;
+  if (!request.authorization.empty()) {
+    const std::string address = flow.remote.address_string();
+    const sip::ReceivedFrom from{address, flow.remote.port};
+    head = sip::response_head(request, new_tag(), &from);
+  }
+  auto later = [this, id, head = std::move(head)](registrar::Answer a) mutable {
     bool first = false;
     {
       std::lock_guard lock(durable_mu_);
       first = durable_.empty();
-      durable_.push_back({id, flow, std::move(bytes), std::move(a)});
+      durable_.push_back({id, std::move(head), std::move(a)});
     }
     if (first) shared_.post(worker_, [this] { answer_durable(); });
   };
@@ -307,8 +323,8 @@ void Router::answer_durable() {
     durable_now_.swap(durable_);
   }
   for (const Durable& d : durable_now_) {
-    if (!sip::parse(d.request, register_answered_, shared_.parse).ok()) continue;
-    answer(d.id, register_answered_, d.flow, d.answer);
+    if (d.head.empty()) continue;  // cannot happen: only a REGISTER with credentials waits
+    respond(d.id, d.answer.code, sip::build_response_from_head(d.head, spec_of(d.answer)));
   }
   durable_now_.clear();
 }

@@ -100,19 +100,17 @@ class Router final : public transport::Receiver,
   const SendFn send_;
   txn::TransactionLayer txn_;
   sip::Message message_;  // reused for every parse on this worker
-  // A REGISTER parsed again to answer it once its binding is durable (on this worker, from a
-  // posted task): reused like message_, never while message_'s request is being handled.
-  sip::Message register_answered_;
   // Registrations whose bindings became durable, handed over by the store's writer thread. A
   // commit makes a group of them durable at once; one task posted per group answers them all
   // (a post per registration cost a wake-up of this worker each).
   struct Durable {
     txn::ServerTxnId id;
-    transport::Flow flow;
-    std::string request;  // the REGISTER's bytes
+    std::string head;  // sip::response_head() of the REGISTER, made while it was at hand
     registrar::Answer answer;
   };
   void answer_durable();
+  // txn_.respond() for the first send of an answer (answering_ set meanwhile).
+  void respond(txn::ServerTxnId id, int code, std::string bytes);
   std::mutex durable_mu_;
   std::vector<Durable> durable_;      // guarded by durable_mu_
   std::vector<Durable> durable_now_;  // this worker's: the batch being answered

@@ -119,17 +119,20 @@ std::string_view reason_phrase(int code) {
   return "Unknown";
 }
 
-std::string build_response(const Message& request, const ResponseSpec& spec,
-                           const ReceivedFrom* from) {
-  std::string out;
-  out.reserve(512 + request.headers.size() * 16 + spec.body.size());
+namespace {
+
+void append_status_line(std::string& out, const ResponseSpec& spec) {
   out.append("SIP/2.0 ");
   append_number(out, static_cast<std::uint64_t>(spec.code));
   out.push_back(' ');
   out.append(spec.reason.empty() ? reason_phrase(spec.code) : spec.reason);
   out.append("\r\n");
+}
 
-  // RFC 3261 §8.2.6.2: Via, From, To, Call-ID and CSeq copied; Via values in order.
+// RFC 3261 §8.2.6.2: Via, From, To (+ `to_tag` when it has none), Call-ID and CSeq copied;
+// Via values in order.
+void append_head(std::string& out, const Message& request, std::string_view to_tag,
+                 const ReceivedFrom* from) {
   bool first_via = true;
   for (const Via& via : request.via) {
     if (first_via && from != nullptr) {
@@ -141,21 +144,51 @@ std::string build_response(const Message& request, const ResponseSpec& spec,
   }
   append_header(out, "From", request.from.text);
   out.append("To: ").append(request.to.text);
-  if (spec.code > 100 && !spec.to_tag.empty() && !request.to.params.has("tag")) {
-    out.append(";tag=").append(spec.to_tag);
-  }
+  if (!to_tag.empty() && !request.to.params.has("tag")) out.append(";tag=").append(to_tag);
   out.append("\r\n");
   append_header(out, "Call-ID", request.call_id);
   out.append("CSeq: ");
   append_number(out, request.cseq.number);
   out.push_back(' ');
   out.append(request.cseq.method_text).append("\r\n");
+}
+
+// The spec's headers, Content-Type and Content-Length, and the body.
+void append_tail(std::string& out, const ResponseSpec& spec) {
   for (const auto& [name, value] : spec.headers) append_header(out, name, value);
   if (!spec.body.empty()) append_header(out, "Content-Type", spec.content_type);
   out.append("Content-Length: ");
   append_number(out, spec.body.size());
   out.append("\r\n\r\n");
   out.append(spec.body);
+}
+
+}  // namespace
+
+std::string build_response(const Message& request, const ResponseSpec& spec,
+                           const ReceivedFrom* from) {
+  std::string out;
+  out.reserve(512 + request.headers.size() * 16 + spec.body.size());
+  append_status_line(out, spec);
+  append_head(out, request, spec.code > 100 ? spec.to_tag : std::string_view{}, from);
+  append_tail(out, spec);
+  return out;
+}
+
+std::string response_head(const Message& request, std::string_view to_tag,
+                          const ReceivedFrom* from) {
+  std::string out;
+  out.reserve(256 + request.headers.size() * 16);
+  append_head(out, request, to_tag, from);
+  return out;
+}
+
+std::string build_response_from_head(std::string_view head, const ResponseSpec& spec) {
+  std::string out;
+  out.reserve(head.size() + 256 + spec.body.size());
+  append_status_line(out, spec);
+  out.append(head);
+  append_tail(out, spec);
   return out;
 }
 

@@ -44,6 +44,16 @@ struct ResponseSpec {
 std::string build_response(const Message& request, const ResponseSpec& spec,
                            const ReceivedFrom* from = nullptr);
 
+// The same response in two steps, for an answer decided after the request is gone (a REGISTER
+// answered once its binding is durable): response_head() takes what the response copies from
+// the request, the Via, From, To (+ `to_tag` when the request's To has none), Call-ID and
+// CSeq lines, while the request is at hand; build_response_from_head() adds the status line,
+// spec.headers, Content-Length and body (spec.to_tag plays no part: the head has the tag).
+// Byte for byte what build_response() makes.
+std::string response_head(const Message& request, std::string_view to_tag,
+                          const ReceivedFrom* from = nullptr);
+std::string build_response_from_head(std::string_view head, const ResponseSpec& spec);
+
 // A response to a request that failed to parse (400, or 505 for a bad version): the Via,
 // From, To, Call-ID and CSeq lines found in `raw` are copied verbatim (they could not be
 // trusted enough to parse), a To tag is added when the To line seems to have none, and

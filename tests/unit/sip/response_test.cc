@@ -47,6 +47,27 @@ TEST_F(ResponseTest, CopiesDialogHeadersAndAddsToTag) {
   EXPECT_EQ(parsed_.content_length, 0);
 }
 
+// A REGISTER answered after its request is gone: the head taken early plus the rest later is
+// byte for byte the response build_response() makes.
+TEST_F(ResponseTest, ResponseFromAHeadEqualsTheWholeResponse) {
+  const ReceivedFrom from{"192.0.2.7", 5062};
+  ResponseSpec spec;
+  spec.code = 200;
+  spec.to_tag = "t1";
+  spec.headers = {{"Contact", "<sip:alice@192.0.2.7:5062>;expires=3600"}, {"Server", "x"}};
+  const std::string head = response_head(request_, spec.to_tag, &from);
+  EXPECT_EQ(build_response_from_head(head, spec), build_response(request_, spec, &from));
+  ResponseSpec failure;
+  failure.code = 500;
+  failure.reason = "Server Internal Error (store)";
+  failure.to_tag = "t1";
+  EXPECT_EQ(build_response_from_head(head, failure), build_response(request_, failure, &from));
+  const std::string out = build_response_from_head(head, failure);
+  ASSERT_TRUE(parse(out, parsed_).ok()) << out;
+  EXPECT_EQ(parsed_.status_code, 500);
+  EXPECT_EQ(parsed_.via.front().received, "192.0.2.7");
+}
+
 TEST_F(ResponseTest, TryingHasNoToTag) {
   ResponseSpec spec;
   spec.code = 100;
