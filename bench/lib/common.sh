@@ -1,4 +1,5 @@
-# Shared by bench/options.sh, bench/register.sh and bench/calls.sh (sourced, from the repo root).
+# Shared by bench/options.sh, register.sh, calls.sh and tls_register.sh (sourced, from the repo
+# root).
 
 # The binary: $SIPWARDEN_BIN as it is, or the release build (scripts/build.sh).
 bench_binary() {

@@ -108,6 +108,13 @@ void Router::on_message(std::string_view bytes, const transport::Flow& flow) {
     on_request(kStateless, message_, response_flow(message_.via.front(), flow), 0);
     return;
   }
+  // So is a REGISTER without credentials (as Kamailio's stock configuration answers it): it
+  // gets a challenge, or a refusal, and nothing else, so it needs no transaction to make and
+  // forget. Half of every registration is one.
+  if (message_.method == sip::Method::kRegister && message_.authorization.empty()) {
+    on_request(kStateless, message_, response_flow(message_.via.front(), flow), 0);
+    return;
+  }
   txn_.receive_request(message_, response_flow(message_.via.front(), flow));
 }
 

@@ -161,15 +161,31 @@ TEST_F(RouterTest, RegisterIsChallengedWithSha256ThenMd5) {
 }
 
 TEST_F(RouterTest, RetransmissionGetsTheSameAnswerAndIsProcessedOnce) {
+  const std::string text = request("MESSAGE", "sip:2000@example.com");
+  const auto first = deliver(text);
+  const auto second = deliver(text);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(code_of(first[0]), 407);
+  EXPECT_EQ(first[0], second[0]);
+  EXPECT_EQ(router_->requests_processed(), 1u);
+  // Timer J (64*T1 over UDP) ends the transaction; then the same branch is new again.
+  EXPECT_EQ(router_->transactions(), 1u);
+  timers_.advance(milliseconds(64 * 500 + 1));
+  EXPECT_EQ(router_->transactions(), 0u);
+}
+
+// A REGISTER without credentials is answered statelessly: no transaction, and a
+// retransmission gets a fresh challenge (a new nonce, as valid as the first).
+TEST_F(RouterTest, RegisterWithoutCredentialsMakesNoTransaction) {
   const std::string text = request("REGISTER", "sip:example.com");
   const auto first = deliver(text);
   const auto second = deliver(text);
   ASSERT_EQ(first.size(), 1u);
   ASSERT_EQ(second.size(), 1u);
-  EXPECT_EQ(first[0], second[0]);
-  EXPECT_EQ(router_->requests_processed(), 1u);
-  // Timer J (64*T1 over UDP) ends the transaction; then the same branch is new again.
-  timers_.advance(milliseconds(64 * 500 + 1));
+  EXPECT_EQ(code_of(first[0]), 401);
+  EXPECT_EQ(code_of(second[0]), 401);
+  EXPECT_EQ(router_->requests_processed(), 2u);
   EXPECT_EQ(router_->transactions(), 0u);
 }
 
