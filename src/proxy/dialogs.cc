@@ -8,10 +8,20 @@
 namespace proxy {
 namespace {
 
-std::string key_of(const std::string& call_id, const std::string& caller_tag) {
+std::string key_of(std::string_view call_id, std::string_view caller_tag) {
   std::string key;
   key.reserve(call_id.size() + 1 + caller_tag.size());
   key.append(call_id);
+  key.push_back('\n');
+  key.append(caller_tag);
+  return key;
+}
+
+// The key to look up, in this thread's scratch string: a lookup allocates nothing once the
+// scratch has grown to a key's size. Valid until the next call on the thread.
+const std::string& lookup_key(std::string_view call_id, std::string_view caller_tag) {
+  thread_local std::string key;
+  key.assign(call_id);
   key.push_back('\n');
   key.append(caller_tag);
   return key;
@@ -23,12 +33,12 @@ DialogTable::DialogTable(store::Store* store, shield::CallLimits* limits)
     : store_(store), limits_(limits) {}
 
 // Both tags of a dialog share its Call-ID, so every lookup of one call stays in one shard.
-DialogTable::Shard& DialogTable::shard(const std::string& call_id) {
-  return shards_[std::hash<std::string>{}(call_id) % shards_.size()];
+DialogTable::Shard& DialogTable::shard(std::string_view call_id) {
+  return shards_[std::hash<std::string_view>{}(call_id) % shards_.size()];
 }
 
-const DialogTable::Shard& DialogTable::shard(const std::string& call_id) const {
-  return shards_[std::hash<std::string>{}(call_id) % shards_.size()];
+const DialogTable::Shard& DialogTable::shard(std::string_view call_id) const {
+  return shards_[std::hash<std::string_view>{}(call_id) % shards_.size()];
 }
 
 bool DialogTable::begin(Dialog dialog) {
@@ -38,13 +48,13 @@ bool DialogTable::begin(Dialog dialog) {
   return s.by_key.try_emplace(std::move(key), std::move(dialog)).second;
 }
 
-bool DialogTable::answered(const std::string& call_id, const std::string& caller_tag,
-                           const std::string& callee_tag, const transport::Flow& callee_flow,
-                           const std::string& callee_contact, std::int64_t now,
+bool DialogTable::answered(std::string_view call_id, std::string_view caller_tag,
+                           std::string_view callee_tag, const transport::Flow& callee_flow,
+                           std::string_view callee_contact, std::int64_t now,
                            std::int64_t max_duration_s) {
   Shard& s = shard(call_id);
   const std::lock_guard lock(s.mu);
-  const auto it = s.by_key.find(key_of(call_id, caller_tag));
+  const auto it = s.by_key.find(lookup_key(call_id, caller_tag));
   // RFC 3261 §13.2.2.4: a forked INVITE may be answered twice; the proxy keeps the first
   // dialog (the UAC hangs the others up with their own BYEs).
   if (it == s.by_key.end() || it->second.answered_at != 0) return false;
@@ -57,13 +67,13 @@ bool DialogTable::answered(const std::string& call_id, const std::string& caller
   return true;
 }
 
-void DialogTable::failed(const std::string& call_id, const std::string& caller_tag, int final_code,
+void DialogTable::failed(std::string_view call_id, std::string_view caller_tag, int final_code,
                          std::int64_t now) {
   std::optional<Dialog> gone;
   {
     Shard& s = shard(call_id);
     const std::lock_guard lock(s.mu);
-    const auto it = s.by_key.find(key_of(call_id, caller_tag));
+    const auto it = s.by_key.find(lookup_key(call_id, caller_tag));
     // A final failure after a 2xx (another fork's 487, a late 408) does not end the call.
     if (it == s.by_key.end() || it->second.answered_at != 0) return;
     gone = std::move(it->second);
@@ -72,17 +82,17 @@ void DialogTable::failed(const std::string& call_id, const std::string& caller_t
   finish(*gone, final_code, now);
 }
 
-bool DialogTable::ended(const std::string& call_id, const std::string& from_tag,
-                        const std::string& to_tag, std::int64_t now) {
+bool DialogTable::ended(std::string_view call_id, std::string_view from_tag,
+                        std::string_view to_tag, std::int64_t now) {
   std::optional<Dialog> gone;
   {
     Shard& s = shard(call_id);
     const std::lock_guard lock(s.mu);
     // The BYE comes from the caller (From tag = caller tag) or from the callee (From tag =
     // callee tag); either way the other tag must be the answered side's.
-    auto it = s.by_key.find(key_of(call_id, from_tag));
+    auto it = s.by_key.find(lookup_key(call_id, from_tag));
     if (it == s.by_key.end() || it->second.answered_at == 0 || it->second.callee_tag != to_tag) {
-      it = s.by_key.find(key_of(call_id, to_tag));
+      it = s.by_key.find(lookup_key(call_id, to_tag));
       if (it == s.by_key.end() || it->second.answered_at == 0 ||
           it->second.callee_tag != from_tag) {
         return false;
@@ -95,16 +105,16 @@ bool DialogTable::ended(const std::string& call_id, const std::string& from_tag,
   return true;
 }
 
-void DialogTable::request_seen(const std::string& call_id, const std::string& from_tag,
-                               const std::string& to_tag, std::uint32_t cseq) {
+void DialogTable::request_seen(std::string_view call_id, std::string_view from_tag,
+                               std::string_view to_tag, std::uint32_t cseq) {
   Shard& s = shard(call_id);
   const std::lock_guard lock(s.mu);
-  if (const auto it = s.by_key.find(key_of(call_id, from_tag));
+  if (const auto it = s.by_key.find(lookup_key(call_id, from_tag));
       it != s.by_key.end() && it->second.callee_tag == to_tag) {
     it->second.caller_cseq = std::max(it->second.caller_cseq, cseq);
     return;
   }
-  if (const auto it = s.by_key.find(key_of(call_id, to_tag));
+  if (const auto it = s.by_key.find(lookup_key(call_id, to_tag));
       it != s.by_key.end() && it->second.callee_tag == from_tag) {
     it->second.callee_cseq = std::max(it->second.callee_cseq, cseq);
   }

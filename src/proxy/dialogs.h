@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -49,23 +50,22 @@ class DialogTable {
   bool begin(Dialog dialog);
   // A 2xx came back: the call is answered (the first 2xx wins; later ones change nothing and
   // return false). `max_duration_s` 0: no deadline.
-  bool answered(const std::string& call_id, const std::string& caller_tag,
-                const std::string& callee_tag, const transport::Flow& callee_flow,
-                const std::string& callee_contact, std::int64_t now,
-                std::int64_t max_duration_s);
+  bool answered(std::string_view call_id, std::string_view caller_tag,
+                std::string_view callee_tag, const transport::Flow& callee_flow,
+                std::string_view callee_contact, std::int64_t now, std::int64_t max_duration_s);
   // The attempt ended without an answer (final code >= 300, or timeout as 408): the entry is
   // removed, its record written, its limit slot released. Unknown key: no-op. An answered
   // entry is left alone.
-  void failed(const std::string& call_id, const std::string& caller_tag, int final_code,
+  void failed(std::string_view call_id, std::string_view caller_tag, int final_code,
               std::int64_t now);
   // A BYE between the two parties (tags in either order): the call ended; record (final code
   // 200) and release. Returns false when no answered dialog matches.
-  bool ended(const std::string& call_id, const std::string& from_tag, const std::string& to_tag,
+  bool ended(std::string_view call_id, std::string_view from_tag, std::string_view to_tag,
              std::int64_t now);
   // A request within the dialog from the party with tag `from_tag`: remembers its CSeq (the
   // server needs the next one when it ends the call itself).
-  void request_seen(const std::string& call_id, const std::string& from_tag,
-                    const std::string& to_tag, std::uint32_t cseq);
+  void request_seen(std::string_view call_id, std::string_view from_tag,
+                    std::string_view to_tag, std::uint32_t cseq);
   // Answered dialogs whose deadline is at or before `now`: removed, recorded (final code 200,
   // ended now), released, and returned so the caller can send the BYEs.
   std::vector<Dialog> take_due(std::int64_t now);
@@ -78,8 +78,8 @@ class DialogTable {
     mutable std::mutex mu;
     std::unordered_map<std::string, Dialog> by_key;  // call_id + '\n' + caller_tag
   };
-  Shard& shard(const std::string& call_id);
-  const Shard& shard(const std::string& call_id) const;
+  Shard& shard(std::string_view call_id);
+  const Shard& shard(std::string_view call_id) const;
   void finish(Dialog& d, int final_code, std::int64_t now);  // record + release (no lock)
 
   store::Store* const store_;

@@ -519,11 +519,9 @@ void Proxy::State::in_dialog(txn::ServerTxnId id, const sip::Message& request, c
   const std::string_view to_tag = request.to.params.find("tag").value_or("");
   const Flow& destination = token->destination_for(from_tag);
   if (shared.dialogs != nullptr) {
-    const std::string call_id(request.call_id);
-    shared.dialogs->request_seen(call_id, std::string(from_tag), std::string(to_tag),
-                                 request.cseq.number);
+    shared.dialogs->request_seen(request.call_id, from_tag, to_tag, request.cseq.number);
     if (request.method == sip::Method::kBye) {
-      shared.dialogs->ended(call_id, std::string(from_tag), std::string(to_tag), now_s());
+      shared.dialogs->ended(request.call_id, from_tag, to_tag, now_s());
     }
   }
   Context* ctx = start(id, request, flow);
@@ -823,11 +821,11 @@ void Proxy::on_response(txn::ClientTxnId id, const sip::Message& response, const
       ctx.final_sent = true;
       s.cancel_pending(ctx);
       if (ctx.tracks_dialog) {
-        const std::string to_tag(response.to.params.find("tag").value_or(""));
-        const std::string contact =
-            response.contact.empty() ? std::string() : std::string(response.contact.front().uri.text);
-        s.shared.dialogs->answered(ctx.call_id, ctx.caller_tag, to_tag, branch.flow,
-                                   contact, s.now_s(), ctx.max_duration_s);
+        const std::string_view to_tag = response.to.params.find("tag").value_or("");
+        const std::string_view contact =
+            response.contact.empty() ? std::string_view{} : response.contact.front().uri.text;
+        s.shared.dialogs->answered(ctx.call_id, ctx.caller_tag, to_tag, branch.flow, contact,
+                                   s.now_s(), ctx.max_duration_s);
       }
     }
     s.maybe_finish(ctx);

@@ -2,7 +2,7 @@
 
 namespace registrar {
 
-std::shared_ptr<const SubscriberCache::Entry> SubscriberCache::find(const std::string& name) const {
+std::shared_ptr<const SubscriberCache::Entry> SubscriberCache::find(std::string_view name) const {
   std::shared_lock lock(mu_);
   auto it = by_name_.find(name);
   if (it == by_name_.end()) return nullptr;
@@ -10,7 +10,7 @@ std::shared_ptr<const SubscriberCache::Entry> SubscriberCache::find(const std::s
 }
 
 std::vector<std::string> SubscriberCache::replace(const std::vector<store::Subscriber>& all) {
-  std::unordered_map<std::string, std::shared_ptr<const Entry>> fresh;
+  base::StringMap<std::shared_ptr<const Entry>> fresh;
   for (const store::Subscriber& s : all) {
     fresh.emplace(s.name, std::make_shared<const Entry>(
                               Entry{s.ha1_md5, s.ha1_sha256, s.realm, s.require_tls}));

@@ -7,9 +7,10 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
+#include "base/string_map.h"
 #include "store/store.h"
 
 namespace registrar {
@@ -25,14 +26,14 @@ class SubscriberCache {
 
   // The subscriber `name`, or null. The entry stays valid while held, even if the set is
   // replaced meanwhile (shared, never copied: find() is on every REGISTER and INVITE).
-  std::shared_ptr<const Entry> find(const std::string& name) const;
+  std::shared_ptr<const Entry> find(std::string_view name) const;
   // Replaces the whole set; returns the names that were present before and are gone now.
   std::vector<std::string> replace(const std::vector<store::Subscriber>& all);
   std::size_t size() const;
 
  private:
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<const Entry>> by_name_;
+  base::StringMap<std::shared_ptr<const Entry>> by_name_;
 };
 
 }  // namespace registrar

@@ -45,7 +45,9 @@ CallLimits::Refusal CallLimits::admit(std::string_view user, unsigned concurrent
     }
   }
 
-  UserState& state = s.users[std::string(user)];
+  auto found = s.users.find(user);
+  if (found == s.users.end()) found = s.users.emplace(std::string(user), UserState{}).first;
+  UserState& state = found->second;
   forget_old_attempts(state.attempts, now);
 
   Refusal refusal = Refusal::kNone;
@@ -73,7 +75,7 @@ void CallLimits::release(std::string_view user) {
   const TimePoint now = clock_();
   Shard& s = shard(user);
   const std::lock_guard lock(s.mu);
-  const auto it = s.users.find(std::string(user));
+  const auto it = s.users.find(user);
   if (it == s.users.end()) return;
   UserState& state = it->second;
   if (state.active > 0) --state.active;
@@ -84,7 +86,7 @@ void CallLimits::release(std::string_view user) {
 unsigned CallLimits::active(std::string_view user) const {
   const Shard& s = shard(user);
   const std::lock_guard lock(s.mu);
-  const auto it = s.users.find(std::string(user));
+  const auto it = s.users.find(user);
   return it == s.users.end() ? 0 : it->second.active;
 }
 

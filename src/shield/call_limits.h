@@ -10,7 +10,8 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+
+#include "base/string_map.h"
 
 namespace shield {
 
@@ -39,7 +40,7 @@ class CallLimits {
   };
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, UserState> users;
+    base::StringMap<UserState> users;
   };
   Shard& shard(std::string_view user);
   const Shard& shard(std::string_view user) const;

@@ -231,14 +231,25 @@ class SpliceList {
       remove_line(span);
     }
     const std::size_t section_end = header_section_end(message_);
+    const auto matches = [&](std::string_view line) {
+      const std::string_view name = added_line_name(line);
+      return match(header_id(name), name);
+    };
     for (Splice& s : splices_) {
       if (s.begin != s.end || s.begin > section_end) continue;
-      std::string kept;
-      std::string_view rest = s.text;
-      while (!rest.empty()) {
+      // Added text seldom holds a line to remove (a proxy strips headers it did not add):
+      // look before copying.
+      bool any = false;
+      for (std::string_view rest = s.text; !rest.empty() && !any;) {
         const std::string_view line = rest.substr(0, added_line_length(rest));
-        const std::string_view name = added_line_name(line);
-        if (!match(header_id(name), name)) kept.append(line);
+        any = matches(line);
+        rest.remove_prefix(line.size());
+      }
+      if (!any) continue;
+      std::string kept;
+      for (std::string_view rest = s.text; !rest.empty();) {
+        const std::string_view line = rest.substr(0, added_line_length(rest));
+        if (!matches(line)) kept.append(line);
         rest.remove_prefix(line.size());
       }
       s.text = std::move(kept);
