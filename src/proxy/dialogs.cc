@@ -8,22 +8,19 @@
 namespace proxy {
 namespace {
 
-std::string key_of(std::string_view call_id, std::string_view caller_tag) {
-  std::string key;
+// call_id + '\n' + caller_tag, into `key`.
+void make_key(std::string& key, std::string_view call_id, std::string_view caller_tag) {
   key.reserve(call_id.size() + 1 + caller_tag.size());
-  key.append(call_id);
+  key.assign(call_id);
   key.push_back('\n');
   key.append(caller_tag);
-  return key;
 }
 
 // The key to look up, in this thread's scratch string: a lookup allocates nothing once the
 // scratch has grown to a key's size. Valid until the next call on the thread.
 const std::string& lookup_key(std::string_view call_id, std::string_view caller_tag) {
   thread_local std::string key;
-  key.assign(call_id);
-  key.push_back('\n');
-  key.append(caller_tag);
+  make_key(key, call_id, caller_tag);
   return key;
 }
 
@@ -43,7 +40,8 @@ const DialogTable::Shard& DialogTable::shard(std::string_view call_id) const {
 
 bool DialogTable::begin(Dialog dialog) {
   Shard& s = shard(dialog.call_id);
-  std::string key = key_of(dialog.call_id, dialog.caller_tag);
+  std::string key;
+  make_key(key, dialog.call_id, dialog.caller_tag);
   const std::lock_guard lock(s.mu);
   return s.by_key.try_emplace(std::move(key), std::move(dialog)).second;
 }

@@ -323,12 +323,16 @@ struct Proxy::State {
     return ed.serialize();
   }
 
-  // Sends one branch (build_branch()'s bytes and branch) as a client transaction; false if the
-  // layer refused it. The layer is told the method and branch: the bytes are not parsed again.
-  bool send_branch(Context& ctx, std::size_t index, std::string_view method,
-                   std::string_view branch, std::string bytes) {
+  // Builds branch `index` of `request` (build_branch()) and sends it as a client transaction;
+  // false if the layer refused it. The layer is told the method and the branch made here: the
+  // bytes are not parsed again.
+  bool send_branch(Context& ctx, std::size_t index, const sip::Message& request,
+                   const Target& target, const Edits& e, const Flow& arrival) {
+    std::string branch;
+    std::string bytes = build_branch(request, target, e, arrival, &branch);
     Branch& b = ctx.branches[index];
-    const txn::ClientTxnId id = txn.send_request(ctx.method, method, branch, bytes, b.flow);
+    const txn::ClientTxnId id =
+        txn.send_request(ctx.method, request.method_text, branch, bytes, b.flow);
     if (id == 0) return false;
     b.client = id;
     b.request = std::move(bytes);
@@ -363,9 +367,7 @@ struct Proxy::State {
       b.trunk = t.trunk;
       ctx->branches.push_back(b);
       const std::size_t index = ctx->branches.size() - 1;
-      std::string branch;
-      std::string bytes = build_branch(request, t, e, flow, &branch);
-      if (!send_branch(*ctx, index, request.method_text, branch, std::move(bytes))) {
+      if (!send_branch(*ctx, index, request, t, e, flow)) {
         ctx->branches[index].final_code = 500;
       }
     }
@@ -532,9 +534,7 @@ void Proxy::State::in_dialog(txn::ServerTxnId id, const sip::Message& request, c
   Branch b;
   b.flow = destination;
   ctx->branches.push_back(b);
-  std::string branch;
-  std::string bytes = build_branch(request, t, e, flow, &branch);
-  if (!send_branch(*ctx, 0, request.method_text, branch, std::move(bytes))) {
+  if (!send_branch(*ctx, 0, request, t, e, flow)) {
     ctx->branches[0].final_code = 500;
   }
   maybe_finish(*ctx);
@@ -794,11 +794,9 @@ void Proxy::on_response(txn::ClientTxnId id, const sip::Message& response, const
             State::Target t;
             t.flow = branch.flow;
             e.keep_max_forwards = true;
-            std::string new_branch;
-            std::string bytes = s.build_branch(base, t, e, ctx.flow, &new_branch);
             s.by_client.erase(id);
             branch.auth_retried = true;
-            if (s.send_branch(ctx, index, base.method_text, new_branch, std::move(bytes))) return;
+            if (s.send_branch(ctx, index, base, t, e, ctx.flow)) return;
           }
         }
       }

@@ -100,22 +100,22 @@ void Router::on_message(std::string_view bytes, const transport::Flow& flow) {
     txn_.receive_response(message_, flow);
     return;
   }
-  // An OPTIONS to the server itself is answered statelessly (RFC 3261 §8.2.7): a
-  // retransmission is simply answered again, and no transaction is kept for 64*T1 — at
-  // monitoring and keep-alive rates those would be most of the table.
-  if (message_.method == sip::Method::kOptions && !message_.to.params.has("tag") &&
-      targets_this_server(message_.request_uri)) {
-    on_request(kStateless, message_, response_flow(message_.via.front(), flow), 0);
+  // Answered statelessly (RFC 3261 §8.2.7), with no transaction kept for 64*T1 (at
+  // monitoring, keep-alive and registration rates those would be most of the table); a
+  // retransmission is simply answered again:
+  // - an OPTIONS to the server itself;
+  // - a REGISTER without credentials (as Kamailio's stock configuration answers it): it gets
+  //   a challenge, or a refusal, and nothing else. Half of every registration is one.
+  const bool stateless =
+      (message_.method == sip::Method::kOptions && !message_.to.params.has("tag") &&
+       targets_this_server(message_.request_uri)) ||
+      (message_.method == sip::Method::kRegister && message_.authorization.empty());
+  const transport::Flow reply_to = response_flow(message_.via.front(), flow);
+  if (stateless) {
+    on_request(kStateless, message_, reply_to, 0);
     return;
   }
-  // So is a REGISTER without credentials (as Kamailio's stock configuration answers it): it
-  // gets a challenge, or a refusal, and nothing else, so it needs no transaction to make and
-  // forget. Half of every registration is one.
-  if (message_.method == sip::Method::kRegister && message_.authorization.empty()) {
-    on_request(kStateless, message_, response_flow(message_.via.front(), flow), 0);
-    return;
-  }
-  txn_.receive_request(message_, response_flow(message_.via.front(), flow));
+  txn_.receive_request(message_, reply_to);
 }
 
 void Router::on_invalid(std::string_view bytes, const transport::Flow& flow,
