@@ -8,16 +8,14 @@
 #include <array>
 #include <atomic>
 #include <cstring>
-#include <deque>
 #include <initializer_list>
 #include <memory>
-#include <memory_resource>
 #include <mutex>
 #include <stdexcept>
-#include <unordered_map>
 #include <utility>
 
 #include "auth/hash.h"
+#include "auth/nonce_counts.h"
 #include "base/clock.h"
 #include "sip/params.h"
 
@@ -129,7 +127,7 @@ bool normalized_ha1(std::string_view stored, Algorithm algorithm, Hex& out) {
 
 // 128 bits of SHA-256 over (nonce, username, cnonce), length-prefixed so that no two triples
 // share an encoding.
-using CountKey = std::array<std::uint8_t, 16>;
+using CountKey = NonceCounts::Key;
 
 struct CountKeyHash {
   std::size_t operator()(const CountKey& k) const {
@@ -162,28 +160,17 @@ bool count_key(std::string_view nonce, std::string_view username, std::string_vi
 }  // namespace
 
 struct DigestVerifier::State {
-  struct Count {
-    std::uint32_t highest_nc;
-    std::int64_t first_seen;  // seconds since the epoch
-  };
   struct Shard {
     std::mutex mu;
-    // An entry lives as long as its nonce (minutes) while the worker that made it allocates
-    // and frees transactions by the thousand: taken from malloc, the entries end up scattered
-    // among those and keep otherwise free heap pages resident. The shard's own pool keeps
-    // them together (guarded by mu, like the containers).
-    std::pmr::unsynchronized_pool_resource pool;
-    std::pmr::unordered_map<CountKey, Count, CountKeyHash> counts{&pool};
-    // Insertion order, oldest first: what expires (or is evicted at the cap) next. Pointers
-    // to unordered_map keys stay valid until that element is erased.
-    std::pmr::deque<std::pair<std::int64_t, const CountKey*>> order{&pool};
+    NonceCounts counts;  // guarded by mu
+    Shard(std::size_t capacity, std::int64_t lifetime) : counts(capacity, lifetime) {}
   };
 
   State(const NonceFactory& n, std::string r)
       : nonces(n),
         realm(std::move(r)),
-        shard_capacity(std::max<std::size_t>(1, g_capacity.load() / kShards)),
-        expiry_seconds(n.lifetime().count() + kExpirySlackSeconds) {
+        shards(make_shards(std::max<std::size_t>(1, g_capacity.load() / kShards),
+                           n.lifetime().count() + kExpirySlackSeconds)) {
     std::array<std::uint8_t, 32> key{};
     if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
       throw std::runtime_error("no randomness for the digest verifier");  // start-up only
@@ -197,42 +184,38 @@ struct DigestVerifier::State {
 
   ~State() {
     std::int64_t total = 0;
-    for (Shard& s : shards) total += static_cast<std::int64_t>(s.counts.size());
+    for (const auto& s : shards) total += static_cast<std::int64_t>(s->counts.size());
     g_entries.fetch_sub(total, std::memory_order_relaxed);
   }
 
-  // Caller holds s.mu. Drops the oldest entry.
-  static void pop_oldest(Shard& s) {
-    const CountKey* key = s.order.front().second;
-    s.order.pop_front();
-    if (auto it = s.counts.find(*key); it != s.counts.end()) s.counts.erase(it);
-    g_entries.fetch_sub(1, std::memory_order_relaxed);
+  static std::vector<std::unique_ptr<Shard>> make_shards(std::size_t capacity,
+                                                         std::int64_t lifetime) {
+    std::vector<std::unique_ptr<Shard>> out;
+    for (std::size_t i = 0; i < kShards; ++i) {
+      out.push_back(std::make_unique<Shard>(capacity, lifetime));
+    }
+    return out;
   }
 
   // Accepts `nc` for `key` if it is above the highest accepted so far, and records it.
   Verdict record(const CountKey& key, std::uint32_t nc, std::int64_t now) {
-    Shard& s = shards[key.back() % kShards];  // the map's buckets use the first bytes
+    Shard& s = *shards[key.back() % kShards];  // the index uses the first bytes
     const std::lock_guard lock(s.mu);
-    // Prune on every insert: amortised O(1), since each entry is popped once.
-    while (!s.order.empty() && now - s.order.front().first > expiry_seconds) pop_oldest(s);
-    if (auto it = s.counts.find(key); it != s.counts.end()) {
-      if (nc <= it->second.highest_nc) return Verdict::kReplay;
-      it->second.highest_nc = nc;
-      return Verdict::kOk;
+    const std::size_t before = s.counts.size();
+    const NonceCounts::Result r = s.counts.record(key, nc, now);
+    // At the cap an insert evicts one: the count stays, and no shared cache line is written.
+    if (const auto delta = static_cast<std::int64_t>(s.counts.size()) -
+                           static_cast<std::int64_t>(before);
+        delta != 0) {
+      g_entries.fetch_add(delta, std::memory_order_relaxed);
     }
-    while (s.counts.size() >= shard_capacity && !s.order.empty()) pop_oldest(s);
-    const auto [it, inserted] = s.counts.emplace(key, Count{nc, now});
-    s.order.emplace_back(now, &it->first);
-    g_entries.fetch_add(1, std::memory_order_relaxed);
-    return Verdict::kOk;
+    return r == NonceCounts::Result::kAccepted ? Verdict::kOk : Verdict::kReplay;
   }
 
   const NonceFactory& nonces;
   const std::string realm;
-  const std::size_t shard_capacity;
-  const std::int64_t expiry_seconds;
   std::string dummy_key;  // hex of 32 random bytes: unknown users get H(key:user:realm) as HA1
-  std::array<Shard, kShards> shards;
+  const std::vector<std::unique_ptr<Shard>> shards;  // kShards
 };
 
 std::string ha1(Algorithm algorithm, std::string_view username, std::string_view realm,
