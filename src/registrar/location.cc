@@ -427,6 +427,33 @@ std::vector<store::Binding> Location::lookup(const std::string& aor, std::int64_
   return out;
 }
 
+std::vector<Location::Summary> Location::summaries(const std::string& aor,
+                                                  std::int64_t now) const {
+  std::vector<Summary> out;
+  const std::uint64_t h = hash_aor(aor);
+  const Shard& s = shard(h);
+  {
+    std::lock_guard lock(s.mu);
+    const Packed* slot = s.by_aor.find(aor, slot_hash(h));
+    if (slot == nullptr) return out;
+    out.reserve(count_of(slot->get()));
+    for_each_payload(slot->get(), [&](std::string_view payload) {
+      Reader r(payload.data());  // the leading fields of decode()
+      Summary b;
+      b.contact = r.string();
+      b.expires_at = r.zigzag();
+      if (b.expires_at <= now) return;
+      b.q = get_q(r);
+      b.call_id = r.string();
+      b.cseq = static_cast<std::uint32_t>(r.varint());
+      out.push_back(std::move(b));
+    });
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Summary& a, const Summary& b) { return a.q > b.q; });
+  return out;
+}
+
 void Location::apply(const store::BindingChange& change) {
   const std::uint64_t h = hash_aor(change.aor);
   const std::uint32_t sh = slot_hash(h);

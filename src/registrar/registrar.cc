@@ -68,11 +68,11 @@ Answer Registrar::challenge(const sip::Message&, bool stale) const {
   return a;
 }
 
-Answer Registrar::ok_with_bindings(const std::vector<store::Binding>& bindings,
+Answer Registrar::ok_with_bindings(const std::vector<Location::Summary>& bindings,
                                    std::int64_t now) const {
   // RFC 3261 §10.3 step 8: the 200 lists every current binding with its remaining expiry.
   Answer a;
-  for (const store::Binding& b : bindings) {
+  for (const Location::Summary& b : bindings) {
     const std::int64_t left = std::max<std::int64_t>(0, b.expires_at - now);
     a.headers.emplace_back("Contact", "<" + b.contact + ">;expires=" + std::to_string(left));
   }
@@ -80,7 +80,7 @@ Answer Registrar::ok_with_bindings(const std::vector<store::Binding>& bindings,
 }
 
 std::optional<Answer> Registrar::handle(const sip::Message& request, const transport::Flow& flow,
-                                        std::function<void(Answer)> later) {
+                                        std::function<void(Finish)> later) {
   const auto now_tp = now_();
   const std::int64_t now = base::unix_seconds(now_tp);
 
@@ -151,7 +151,7 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
     return Answer{403, "Forbidden (not your address-of-record)", {}};
   }
   const std::string aor = aor_of(to.user);
-  const std::vector<store::Binding> current = location_.lookup(aor, now);
+  const std::vector<Location::Summary> current = location_.summaries(aor, now);
 
   // Step 6: Contact: * with Expires: 0 removes every binding (and nothing else may be there).
   store::BindingChange change;
@@ -173,8 +173,9 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
     }
     const std::string contact(c.uri.text);
     // Step 7: Call-ID / CSeq ordering for an existing binding of this contact.
-    const auto existing = std::find_if(current.begin(), current.end(),
-                                       [&](const store::Binding& b) { return b.contact == contact; });
+    const auto existing =
+        std::find_if(current.begin(), current.end(),
+                     [&](const Location::Summary& b) { return b.contact == contact; });
     if (existing != current.end() && existing->call_id == request.call_id &&
         existing->cseq >= request.cseq.number) {
       return Answer{400, "Bad Request (CSeq not above the one that made the binding)", {}};
@@ -213,14 +214,14 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
   // The limit of contacts per AOR, counted after the change.
   std::size_t after = change.remove_all ? 0 : current.size();
   for (const store::Binding& b : change.upsert) {
-    const bool replaces = !change.remove_all &&
-                          std::any_of(current.begin(), current.end(),
-                                      [&](const store::Binding& x) { return x.contact == b.contact; });
+    const bool replaces =
+        !change.remove_all && std::any_of(current.begin(), current.end(),
+                                          [&](const auto& x) { return x.contact == b.contact; });
     if (!replaces) ++after;
   }
   for (const std::string& r : change.remove) {
     if (std::any_of(current.begin(), current.end(),
-                    [&](const store::Binding& x) { return x.contact == r; })) {
+                    [&](const Location::Summary& x) { return x.contact == r; })) {
       --after;
     }
   }
@@ -228,17 +229,20 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
     return Answer{403, "Forbidden (too many contacts for this address-of-record)", {}};
   }
 
-  // Step 8: durable first, then visible and acknowledged.
-  // The store gets its own copy; the callback shares this one (a change holds a dozen strings).
+  // Step 8: durable first, then visible and acknowledged. The store and the callback share the
+  // change. The location service takes it on the writer thread, in commit order; the answer
+  // is built where `later` chooses to run it.
   auto applied = std::make_shared<const store::BindingChange>(std::move(change));
-  store_.apply(*applied, [this, applied, later = std::move(later)](bool durable) {
+  store_.apply(applied, [this, applied, later = std::move(later)](bool durable) {
     if (!durable) {
-      later(Answer{500, "Server Internal Error (binding not stored)", {}});
+      later([] { return Answer{500, "Server Internal Error (binding not stored)", {}}; });
       return;
     }
     location_.apply(*applied);
-    const std::int64_t t = base::unix_seconds(now_());
-    later(ok_with_bindings(location_.lookup(applied->aor, t), t));
+    later([this, applied] {  // the change's last owner, most likely: freed where it was made
+      const std::int64_t t = base::unix_seconds(now_());
+      return ok_with_bindings(location_.summaries(applied->aor, t), t);
+    });
   });
   return std::nullopt;
 }

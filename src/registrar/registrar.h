@@ -53,12 +53,18 @@ class Registrar {
             const auth::Challenger& challenger,
             std::function<std::chrono::system_clock::time_point()> now);
 
+  // Builds the answer to a REGISTER whose binding change has been decided (by handle()).
+  using Finish = std::function<Answer()>;
+
   // Decides what to do with a REGISTER that arrived on `flow`. Returns the answer when it is
   // known at once (a challenge, an error); otherwise returns std::nullopt and calls `later`
-  // exactly once — from the store's writer thread — when the binding change is durable (200
-  // with every current binding) or failed (500).
+  // exactly once — from the store's writer thread — when the binding change is durable or
+  // failed. By then a durable change is in the location service; `later` gets the function
+  // that builds the answer (200 with every current binding, or 500), to be run once, on any
+  // thread: the router runs it on the worker that sends it, so that the answer's strings are
+  // made and freed there, not on the writer.
   std::optional<Answer> handle(const sip::Message& request, const transport::Flow& flow,
-                               std::function<void(Answer)> later);
+                               std::function<void(Finish)> later);
 
   // The canonical AOR of a To/Request URI host+user: "user@domain".
   std::string aor_of(std::string_view user) const;
@@ -67,7 +73,7 @@ class Registrar {
 
  private:
   Answer challenge(const sip::Message& request, bool stale) const;
-  Answer ok_with_bindings(const std::vector<store::Binding>& bindings, std::int64_t now) const;
+  Answer ok_with_bindings(const std::vector<Location::Summary>& bindings, std::int64_t now) const;
 
   const Settings settings_;
   store::Store& store_;

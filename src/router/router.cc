@@ -309,12 +309,12 @@ void Router::on_register(txn::ServerTxnId id, const sip::Message& request,
     const sip::ReceivedFrom from{address, flow.remote.port};
     head = sip::response_head(request, new_tag(), &from);
   }
-  auto later = [this, id, head = std::move(head)](registrar::Answer a) mutable {
+  auto later = [this, id, head = std::move(head)](registrar::Registrar::Finish finish) mutable {
     bool first = false;
     {
       std::lock_guard lock(durable_mu_);
       first = durable_.empty();
-      durable_.push_back({id, std::move(head), std::move(a)});
+      durable_.push_back({id, std::move(head), std::move(finish)});
     }
     if (first) shared_.post(worker_, [this] { answer_durable(); });
   };
@@ -331,7 +331,8 @@ void Router::answer_durable() {
   }
   for (const Durable& d : durable_now_) {
     if (d.head.empty()) continue;  // cannot happen: only a REGISTER with credentials waits
-    respond(d.id, d.answer.code, sip::build_response_from_head(d.head, spec_of(d.answer)));
+    const registrar::Answer a = d.finish();
+    respond(d.id, a.code, sip::build_response_from_head(d.head, spec_of(a)));
   }
   durable_now_.clear();
 }

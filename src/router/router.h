@@ -106,7 +106,7 @@ class Router final : public transport::Receiver,
   struct Durable {
     txn::ServerTxnId id;
     std::string head;  // sip::response_head() of the REGISTER, made while it was at hand
-    registrar::Answer answer;
+    registrar::Registrar::Finish finish;  // builds the answer, here on the worker
   };
   void answer_durable();
   // txn_.respond() for the first send of an answer (answering_ set meanwhile).

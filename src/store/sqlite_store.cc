@@ -426,7 +426,8 @@ base::Result<std::vector<Binding>> SqliteStore::bindings_of(const std::string& a
   return read_bindings(*s);
 }
 
-void SqliteStore::apply(BindingChange change, std::function<void(bool durable)> done) {
+void SqliteStore::apply(std::shared_ptr<const BindingChange> change,
+                        std::function<void(bool durable)> done) {
   enqueue(Write{std::move(change), std::move(done)});
 }
 
@@ -671,8 +672,9 @@ void SqliteStore::write_group(const std::vector<Write>& group, std::vector<char>
 }
 
 base::Result<void> SqliteStore::write_plain(const Write& write) {
-  return std::holds_alternative<BindingChange>(write.what)
-             ? write_binding_change(*writer_, std::get<BindingChange>(write.what))
+  return std::holds_alternative<std::shared_ptr<const BindingChange>>(write.what)
+             ? write_binding_change(*writer_,
+                                    *std::get<std::shared_ptr<const BindingChange>>(write.what))
              : write_call_record(*writer_, std::get<CallRecord>(write.what));
 }
 

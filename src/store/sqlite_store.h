@@ -43,7 +43,9 @@ class SqliteStore final : public Store {
 
   base::Result<std::vector<Binding>> load_bindings(std::int64_t now) override;
   base::Result<std::vector<Binding>> bindings_of(const std::string& aor, std::int64_t now) override;
-  void apply(BindingChange change, std::function<void(bool durable)> done) override;
+  using Store::apply;
+  void apply(std::shared_ptr<const BindingChange> change,
+             std::function<void(bool durable)> done) override;
   base::Result<std::size_t> purge_expired(std::int64_t now) override;
 
   base::Result<void> put_ban(const Ban& ban) override;
@@ -69,7 +71,7 @@ class SqliteStore final : public Store {
  private:
   // One queued write: a binding change with its callback, or a call record.
   struct Write {
-    std::variant<BindingChange, CallRecord> what;
+    std::variant<std::shared_ptr<const BindingChange>, CallRecord> what;
     std::function<void(bool durable)> done;  // empty for call records
   };
 

@@ -104,8 +104,15 @@ class Store {
   virtual base::Result<std::vector<Binding>> bindings_of(const std::string& aor,
                                                          std::int64_t now) = 0;
   // Queues a change; `done(true)` is called once it is durable, `done(false)` if it failed.
-  // `done` runs on the writer thread: keep it short (post to the owning worker).
-  virtual void apply(BindingChange change, std::function<void(bool durable)> done) = 0;
+  // `done` runs on the writer thread: keep it short (post to the owning worker). The store
+  // shares the change rather than copying it (a change holds a dozen strings, made on one
+  // thread and written on another), and drops its reference once `done` has run.
+  virtual void apply(std::shared_ptr<const BindingChange> change,
+                     std::function<void(bool durable)> done) = 0;
+  // The same, for a change the caller does not keep.
+  void apply(BindingChange change, std::function<void(bool durable)> done) {
+    apply(std::make_shared<const BindingChange>(std::move(change)), std::move(done));
+  }
   // Deletes bindings that expired before `now` (housekeeping, off the hot path).
   virtual base::Result<std::size_t> purge_expired(std::int64_t now) = 0;
 

@@ -267,6 +267,30 @@ TEST(LocationTest, LookupOrdersByQHighestFirstAndKeepsOrderOnTies) {
                                       "sip:c@192.0.2.1", "sip:d@192.0.2.1"}));
 }
 
+TEST(LocationTest, SummariesAgreeWithLookup) {
+  Location loc;
+  const std::string aor = "gil@example.com";
+  store::Binding late = binding(aor, "sip:late@192.0.2.1", kNow + 300, 0.5);
+  late.call_id = "other-call";
+  late.cseq = 7;
+  loc.apply(upsert(aor, {binding(aor, "sip:a@192.0.2.1", kNow + 100, 0.25), late,
+                         binding(aor, "sip:gone@192.0.2.1", kNow + 10, 1.0),
+                         binding(aor, "sip:b@192.0.2.1", kNow + 200, 1.0)}));
+  const auto full = loc.lookup(aor, kNow + 10);  // "gone" expired at kNow + 10
+  const auto summaries = loc.summaries(aor, kNow + 10);
+  ASSERT_EQ(full.size(), 3u);
+  ASSERT_EQ(summaries.size(), full.size());
+  for (std::size_t i = 0; i < full.size(); ++i) {
+    EXPECT_EQ(summaries[i].contact, full[i].contact);
+    EXPECT_EQ(summaries[i].expires_at, full[i].expires_at);
+    EXPECT_EQ(summaries[i].q, full[i].q);
+    EXPECT_EQ(summaries[i].call_id, full[i].call_id);
+    EXPECT_EQ(summaries[i].cseq, full[i].cseq);
+  }
+  EXPECT_EQ(summaries[0].contact, "sip:b@192.0.2.1");  // highest q first
+  EXPECT_TRUE(loc.summaries("nobody@example.com", kNow).empty());
+}
+
 TEST(LocationTest, LoadReplacesEverything) {
   Location loc;
   loc.apply(upsert("old@example.com", {binding("old@example.com", "sip:o@192.0.2.1", kNow + 50)}));

@@ -33,8 +33,10 @@ class FakeStore final : public store::Store {
   base::Result<std::vector<store::Binding>> bindings_of(const std::string&, std::int64_t) override {
     return std::vector<store::Binding>();
   }
-  void apply(store::BindingChange change, std::function<void(bool)> done) override {
-    pending.emplace_back(std::move(change), std::move(done));
+  using store::Store::apply;
+  void apply(std::shared_ptr<const store::BindingChange> change,
+             std::function<void(bool)> done) override {
+    pending.emplace_back(*change, std::move(done));
   }
   base::Result<std::size_t> purge_expired(std::int64_t) override { return std::size_t{0}; }
   base::Result<void> put_ban(const store::Ban&) override { return {}; }
@@ -141,7 +143,7 @@ class RegistrarTest : public ::testing::Test {
     text_ = text;
     EXPECT_TRUE(sip::parse(text_, msg_).ok()) << text_;
     std::optional<Answer> later;
-    auto now = registrar_->handle(msg_, flow_, [&](Answer a) { later = std::move(a); });
+    auto now = registrar_->handle(msg_, flow_, [&](Registrar::Finish f) { later = f(); });
     if (now) return *now;
     EXPECT_EQ(store_.pending.size(), 1u);
     if (commit) store_.commit();
@@ -204,7 +206,7 @@ TEST_F(RegistrarTest, RegistersOnlyOnceDurableAndListsBindings) {
     text_ = register_text("Contact: <sip:1000@192.0.2.10:5062;transport=udp>;expires=600\r\n");
     EXPECT_TRUE(sip::parse(text_, msg_).ok());
     std::optional<Answer> later;
-    auto now = registrar_->handle(msg_, flow_, [&](Answer a) { later = std::move(a); });
+    auto now = registrar_->handle(msg_, flow_, [&](Registrar::Finish f) { later = f(); });
     EXPECT_FALSE(now.has_value());
     EXPECT_FALSE(later.has_value());               // not acknowledged before durable
     EXPECT_TRUE(location_.lookup("1000@example.com", 1'800'000'000).empty());
@@ -226,7 +228,7 @@ TEST_F(RegistrarTest, FailedStoreWriteIsNotAcknowledged) {
   text_ = register_text("Contact: <sip:1000@192.0.2.10>\r\n");
   ASSERT_TRUE(sip::parse(text_, msg_).ok());
   std::optional<Answer> later;
-  EXPECT_FALSE(registrar_->handle(msg_, flow_, [&](Answer a) { later = std::move(a); }));
+  EXPECT_FALSE(registrar_->handle(msg_, flow_, [&](Registrar::Finish f) { later = f(); }));
   store_.commit(false);
   ASSERT_TRUE(later);
   EXPECT_EQ(later->code, 500);

@@ -29,7 +29,10 @@ class RecordingStore final : public store::Store {
   base::Result<std::vector<store::Binding>> bindings_of(const std::string&, std::int64_t) override {
     return unused();
   }
-  void apply(store::BindingChange, std::function<void(bool)> done) override { done(false); }
+  using store::Store::apply;
+  void apply(std::shared_ptr<const store::BindingChange>, std::function<void(bool)> done) override {
+    done(false);
+  }
   base::Result<std::size_t> purge_expired(std::int64_t) override { return unused(); }
   base::Result<void> put_ban(const store::Ban&) override { return unused(); }
   base::Result<bool> remove_ban(const std::string&) override { return unused(); }
