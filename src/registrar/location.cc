@@ -118,6 +118,14 @@ Unpacked unpack(const char* block) {
   return u;
 }
 
+// The payloads of a block, appended to `out`.
+void append_payloads(const char* block, std::vector<std::string_view>& out) {
+  Reader r(block + kHashBytes);
+  const std::size_t count = r.varint();
+  r.string();  // the AOR
+  for (std::size_t i = 0; i < count; ++i) out.push_back(r.string());
+}
+
 // Calls f(payload) for each binding of a block, without unpack()'s vector (lookup's path).
 template <class F>
 void for_each_payload(const char* block, F f) {
@@ -151,7 +159,8 @@ Head head_of(std::string_view payload) {
 
 std::unique_ptr<char[]> pack(std::uint32_t hash, std::string_view aor,
                              const std::vector<std::string_view>& payloads) {
-  std::string out;
+  thread_local std::string out;  // reused: only the block is allocated per call
+  out.clear();
   Writer w(out);
   w.raw(&hash, kHashBytes);
   w.varint(payloads.size());
@@ -248,8 +257,8 @@ std::string get_transport(Reader& r) {
   }
 }
 
-std::string encode(const store::Binding& b) {
-  std::string out;
+// Appends the payload of `b` to `out`.
+void encode_into(const store::Binding& b, std::string& out) {
   Writer w(out);
   w.string(b.contact);
   w.zigzag(b.expires_at);
@@ -265,6 +274,11 @@ std::string encode(const store::Binding& b) {
   w.varint(b.connection);
   w.varint(b.listener);
   w.varint(b.worker);
+}
+
+std::string encode(const store::Binding& b) {
+  std::string out;
+  encode_into(b, out);
   return out;
 }
 
@@ -457,16 +471,29 @@ std::vector<Location::Summary> Location::summaries(const std::string& aor,
 void Location::apply(const store::BindingChange& change) {
   const std::uint64_t h = hash_aor(change.aor);
   const std::uint32_t sh = slot_hash(h);
-  std::vector<std::string> upserts;  // encoded before taking the lock
-  upserts.reserve(change.upsert.size());
-  for (const store::Binding& b : change.upsert) upserts.push_back(encode(b));
+  // Scratch reused from call to call on this thread (the store's writer): a registration
+  // allocates only its new block.
+  thread_local std::string encoded;              // the upserts' payloads, back to back
+  thread_local std::vector<std::size_t> ends;    // where each one ends in `encoded`
+  thread_local std::vector<std::string_view> upserts;
+  thread_local std::vector<std::string_view> list;  // views into the old block and `encoded`
+  encoded.clear();
+  ends.clear();
+  for (const store::Binding& b : change.upsert) {  // encoded before taking the lock
+    encode_into(b, encoded);
+    ends.push_back(encoded.size());
+  }
+  upserts.clear();
+  for (std::size_t i = 0, start = 0; i < ends.size(); start = ends[i++]) {
+    upserts.push_back(std::string_view(encoded).substr(start, ends[i] - start));
+  }
 
   Shard& s = shard(h);
   std::lock_guard lock(s.mu);
   Packed* slot = s.by_aor.find(change.aor, sh);
-  std::vector<std::string_view> list;  // views into the old block and `upserts`
+  list.clear();
   const std::size_t before = slot != nullptr ? count_of(slot->get()) : 0;
-  if (slot != nullptr && !change.remove_all) list = unpack(slot->get()).bindings;
+  if (slot != nullptr && !change.remove_all) append_payloads(slot->get(), list);
   for (const std::string& contact : change.remove) {
     std::erase_if(list, [&](std::string_view p) { return head_of(p).contact == contact; });
   }
