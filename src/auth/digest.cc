@@ -140,19 +140,16 @@ struct CountKeyHash {
 
 bool count_key(std::string_view nonce, std::string_view username, std::string_view cnonce,
                CountKey& out) {
-  thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx(EVP_MD_CTX_new());
-  const EVP_MD* md = md_for(Algorithm::kSha256);
-  if (!ctx || md == nullptr || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) return false;
-  for (std::string_view part : {nonce, username, cnonce}) {
-    const auto n = static_cast<std::uint64_t>(part.size());
-    if (EVP_DigestUpdate(ctx.get(), &n, sizeof n) != 1 ||
-        EVP_DigestUpdate(ctx.get(), part.data(), part.size()) != 1) {
-      return false;
-    }
+  Digest d(Algorithm::kSha256);
+  std::uint64_t lengths[3];
+  const std::string_view parts[3] = {nonce, username, cnonce};
+  for (std::size_t i = 0; i < 3; ++i) {
+    lengths[i] = parts[i].size();
+    d.add({std::string_view(reinterpret_cast<const char*>(&lengths[i]), sizeof lengths[i]),
+           parts[i]});
   }
   unsigned char raw[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), raw, &len) != 1 || len < out.size()) return false;
+  if (d.raw(raw) < out.size()) return false;
   std::memcpy(out.data(), raw, out.size());
   return true;
 }

@@ -1,6 +1,6 @@
 // H() of RFC 7616 §3.4.1 for the auth module: a lowercase hex MD5 or SHA-256 digest over a
-// sequence of parts, through OpenSSL EVP. Internal to src/auth: the server's DigestVerifier
-// and the client's answer_challenge hash the same way.
+// sequence of parts, through OpenSSL (hash.cc). Internal to src/auth: the server's
+// DigestVerifier and the client's answer_challenge hash the same way.
 #pragma once
 
 #include <openssl/evp.h>
@@ -23,10 +23,6 @@ const EVP_MD* md_for(Algorithm algorithm);
 // False for any other, and for one the provider lacks.
 bool parse_algorithm(std::string_view text, Algorithm& out);
 
-struct CtxDeleter {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-
 // A lowercase hex digest in a fixed buffer (no allocation on the verify path).
 struct Hex {
   std::array<char, 2 * EVP_MAX_MD_SIZE> buf{};
@@ -41,15 +37,19 @@ class Digest {
  public:
   explicit Digest(Algorithm algorithm);
   Digest& add(std::initializer_list<std::string_view> parts) {
-    for (std::string_view part : parts) {
-      ok_ = ok_ && EVP_DigestUpdate(ctx_, part.data(), part.size()) == 1;
-    }
+    for (std::string_view part : parts) update(part);
     return *this;
   }
   Hex hex();
+  // The digest in binary into `out` (at least EVP_MAX_MD_SIZE bytes); returns its length, 0 on
+  // failure. Not counted by hex_digests_on_this_thread().
+  std::size_t raw(unsigned char* out);
+
+  struct State;  // hash.cc
 
  private:
-  EVP_MD_CTX* ctx_ = nullptr;
+  void update(std::string_view part);
+  State* state_;
   bool ok_ = false;
 };
 

@@ -5,14 +5,13 @@
 // OpenSSL's one-shot HMAC() fetches SHA-256 from its provider and hashes the padded key on
 // every call — most of the cost of a MAC over a few dozen bytes. Here the key is hashed once:
 // the inner and outer hash states after the padded key are kept, and each MAC starts from
-// copies of them.
+// copies of them (plain struct copies: see hmac.cc).
 #pragma once
-
-#include <openssl/evp.h>
 
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -34,9 +33,9 @@ class HmacSha256 {
   bool compute(std::initializer_list<std::string_view> parts, Mac& out) const;
 
  private:
-  EVP_MD_CTX* inner_ = nullptr;  // SHA-256 after (key ^ ipad); only ever copied from
-  EVP_MD_CTX* outer_ = nullptr;  // SHA-256 after (key ^ opad); only ever copied from
-  bool ok_ = false;              // both states were made
+  struct States;  // SHA-256 after (key ^ ipad) and after (key ^ opad); only ever copied from
+  std::unique_ptr<States> states_;
+  bool ok_ = false;  // both states were made
 };
 
 }  // namespace auth
