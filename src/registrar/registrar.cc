@@ -100,8 +100,10 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
   const std::string to_user = sip::unescape(to.user);
   // A user marked require-TLS is refused on UDP/TCP before any challenge, so its credentials
   // never cross a plaintext transport (a downgrade attempt gets nothing to crack).
+  std::shared_ptr<const SubscriberCache::Entry> to_subscriber;  // looked up off TLS only
   if (flow.protocol != transport::Protocol::kTls) {
-    if (const auto s = subscribers_.find(to_user); s && s->require_tls) {
+    to_subscriber = subscribers_.find(to_user);
+    if (to_subscriber && to_subscriber->require_tls) {
       if (shield != nullptr) {
         shield->auth_failed(flow, to_user,
                             "REGISTER over a plaintext transport for a TLS-only user", "refused");
@@ -118,7 +120,10 @@ std::optional<Answer> Registrar::handle(const sip::Message& request, const trans
     return a;
   }
   const std::string name = sip::unescape(credentials->username);
-  const auto subscriber = subscribers_.find(name);
+  // Users register their own AOR: the To user's entry, when it was looked up, is this one.
+  const auto subscriber = flow.protocol != transport::Protocol::kTls && name == to_user
+                              ? std::move(to_subscriber)
+                              : subscribers_.find(name);
   auth::Credentials user;
   if (subscriber) {
     user.known = true;
