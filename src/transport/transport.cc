@@ -372,17 +372,12 @@ struct Worker {
     });
   }
 
-  // Waits for a datagram, then drains the socket. The wait is a zero-byte MSG_PEEK receive,
-  // not async_wait: Asio (1.74) re-registers the socket with epoll (an epoll_ctl call) on each
-  // async_wait, where a receive is tried at once and otherwise waits on the registration the
-  // socket already has. The peek takes nothing off the queue.
   void read_udp(UdpListener& l) {
-    l.socket.async_receive(asio::mutable_buffer(), udp::socket::message_peek,
-                           [this, &l](const boost::system::error_code& ec, std::size_t) {
-                             if ((ec && ec != asio::error::message_size) || !listening) return;
-                             drain_udp(l);
-                             read_udp(l);
-                           });
+    l.socket.async_wait(udp::socket::wait_read, [this, &l](const boost::system::error_code& ec) {
+      if (ec || !listening) return;
+      drain_udp(l);
+      read_udp(l);
+    });
   }
 
   // Runs `work` with the outbox open, then sends what it queued.
