@@ -346,8 +346,13 @@ struct Worker {
   std::vector<std::unique_ptr<StreamListener>> streams;
   std::unordered_map<std::uint64_t, std::shared_ptr<Connection>> connections;
   std::vector<char> scratch = std::vector<char>(256 * 1024);
-  // recvmmsg buffers, allocated on the worker's first datagram.
+  // recvmmsg buffers and headers, set up on the worker's first datagram. The kernel writes
+  // only the length, name length and flags of the headers it fills; those are reset after
+  // each call, instead of every header before it (a batch is often a few datagrams of 32).
   std::vector<char> udp_buffers;
+  std::array<mmsghdr, kUdpBatch> udp_msgs{};
+  std::array<iovec, kUdpBatch> udp_iov{};
+  std::array<sockaddr_storage, kUdpBatch> udp_from{};
   Outbox outbox;  // open while a batch or a posted task runs on this worker's thread
   std::thread thread;
   bool listening = true;
@@ -400,20 +405,23 @@ struct Worker {
   }
 
   void read_batches(UdpListener& l) {
-    if (udp_buffers.empty()) udp_buffers.resize(kUdpBatch * kUdpBufferBytes);
-    mmsghdr msgs[kUdpBatch];
-    iovec iov[kUdpBatch];
-    sockaddr_storage from[kUdpBatch];
-    for (int round = 0; round < 64; ++round) {
+    if (udp_buffers.empty()) {
+      udp_buffers.resize(kUdpBatch * kUdpBufferBytes);
       for (std::size_t i = 0; i < kUdpBatch; ++i) {
-        iov[i] = {udp_buffers.data() + i * kUdpBufferBytes, kUdpBufferBytes};
-        std::memset(&msgs[i].msg_hdr, 0, sizeof(msghdr));
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-        msgs[i].msg_hdr.msg_name = &from[i];
-        msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        udp_iov[i] = {udp_buffers.data() + i * kUdpBufferBytes, kUdpBufferBytes};
+        msghdr& h = udp_msgs[i].msg_hdr;
+        h = msghdr{};
+        h.msg_iov = &udp_iov[i];
+        h.msg_iovlen = 1;
+        h.msg_name = &udp_from[i];
+        h.msg_namelen = sizeof(sockaddr_storage);
       }
-      const int n = recvmmsg(l.socket.native_handle(), msgs, kUdpBatch, MSG_DONTWAIT, nullptr);
+    }
+    mmsghdr* const msgs = udp_msgs.data();
+    const sockaddr_storage* const from = udp_from.data();
+    for (int round = 0; round < 64; ++round) {
+      const int n =
+          recvmmsg(l.socket.native_handle(), msgs, kUdpBatch, MSG_DONTWAIT, nullptr);
       if (n <= 0) return;
       transport.stats.datagrams_in.fetch_add(static_cast<std::uint64_t>(n),
                                               std::memory_order_relaxed);
@@ -431,6 +439,10 @@ struct Worker {
                                                 msgs[i].msg_len),
                                flow);
         }
+      }
+      for (int i = 0; i < n; ++i) {  // what the kernel wrote into the headers it filled
+        msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        msgs[i].msg_hdr.msg_flags = 0;
       }
       outbox.flush();
       if (static_cast<std::size_t>(n) < kUdpBatch) return;
