@@ -423,8 +423,9 @@ void Location::load(const std::vector<store::Binding>& bindings) {
   }
 }
 
-std::vector<store::Binding> Location::lookup(const std::string& aor, std::int64_t now) const {
-  std::vector<store::Binding> out;
+template <class T, class Add>
+std::vector<T> Location::collect(const std::string& aor, Add add) const {
+  std::vector<T> out;
   const std::uint64_t h = hash_aor(aor);
   const Shard& s = shard(h);
   {
@@ -432,40 +433,31 @@ std::vector<store::Binding> Location::lookup(const std::string& aor, std::int64_
     const Packed* slot = s.by_aor.find(aor, slot_hash(h));
     if (slot == nullptr) return out;
     out.reserve(count_of(slot->get()));
-    for_each_payload(slot->get(), [&](std::string_view payload) {
-      if (head_of(payload).expires_at > now) out.push_back(decode(payload, aor));
-    });
+    for_each_payload(slot->get(), [&](std::string_view payload) { add(payload, out); });
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const store::Binding& a, const store::Binding& b) { return a.q > b.q; });
+  std::stable_sort(out.begin(), out.end(), [](const T& a, const T& b) { return a.q > b.q; });
   return out;
+}
+
+std::vector<store::Binding> Location::lookup(const std::string& aor, std::int64_t now) const {
+  return collect<store::Binding>(aor, [&](std::string_view payload, auto& out) {
+    if (head_of(payload).expires_at > now) out.push_back(decode(payload, aor));
+  });
 }
 
 std::vector<Location::Summary> Location::summaries(const std::string& aor,
                                                   std::int64_t now) const {
-  std::vector<Summary> out;
-  const std::uint64_t h = hash_aor(aor);
-  const Shard& s = shard(h);
-  {
-    std::lock_guard lock(s.mu);
-    const Packed* slot = s.by_aor.find(aor, slot_hash(h));
-    if (slot == nullptr) return out;
-    out.reserve(count_of(slot->get()));
-    for_each_payload(slot->get(), [&](std::string_view payload) {
-      Reader r(payload.data());  // the leading fields of decode()
-      Summary b;
-      b.contact = r.string();
-      b.expires_at = r.zigzag();
-      if (b.expires_at <= now) return;
-      b.q = get_q(r);
-      b.call_id = r.string();
-      b.cseq = static_cast<std::uint32_t>(r.varint());
-      out.push_back(std::move(b));
-    });
-  }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const Summary& a, const Summary& b) { return a.q > b.q; });
-  return out;
+  return collect<Summary>(aor, [&](std::string_view payload, auto& out) {
+    Reader r(payload.data());  // the leading fields of decode()
+    Summary b;
+    b.contact = r.string();
+    b.expires_at = r.zigzag();
+    if (b.expires_at <= now) return;
+    b.q = get_q(r);
+    b.call_id = r.string();
+    b.cseq = static_cast<std::uint32_t>(r.varint());
+    out.push_back(std::move(b));
+  });
 }
 
 void Location::apply(const store::BindingChange& change) {

@@ -93,6 +93,10 @@ class Location {
     std::map<std::int64_t, std::vector<std::uint32_t>> due;
   };
 
+  // The bindings of `aor` that add(payload, out) appends to `out` (it skips expired ones),
+  // highest q first (stable): lookup() and summaries().
+  template <class T, class Add>
+  std::vector<T> collect(const std::string& aor, Add add) const;
   Shard& shard(std::uint64_t aor_hash) { return shards_[aor_hash % shards_.size()]; }
   const Shard& shard(std::uint64_t aor_hash) const { return shards_[aor_hash % shards_.size()]; }
   // Drops the expired bindings of every AOR with hash `h` in `s`; returns how many.
