@@ -11,6 +11,7 @@
 #include <system_error>
 #include <utility>
 
+#include "base/thread_name.h"
 #include "store/sqlite_connection.h"
 #include "store/sqlite_schema.h"
 
@@ -544,6 +545,7 @@ SqliteStore::WriterStats SqliteStore::writer_stats() const {
 }
 
 void SqliteStore::writer_loop() {
+  base::name_this_thread("sw-store");
   std::vector<Write> group;
   for (;;) {
     {

@@ -19,6 +19,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "base/thread_name.h"
 #include "sip/parser.h"
 #include "spdlog/spdlog.h"
 #include "transport/steering.h"
@@ -358,6 +359,7 @@ struct Worker {
   bool listening = true;
 
   void run() {
+    base::name_this_thread("sw-worker-" + std::to_string(index));
     t_worker = index;
     arm_sweep();
     io.run();

@@ -6,7 +6,9 @@
 - a bad key makes check-config and serve exit 1 naming the key (every problem at once);
 - SIGTERM stops a running server with exit code 0 within the grace period, logging
   event=stopped;
-- a listener on a port already in use makes serve exit 1 naming the address.
+- a listener on a port already in use makes serve exit 1 naming the address;
+- the threads carry names an operator can tell apart in `top -H` / `ps -L`: one sw-worker-N per
+  worker and sw-store for the store's writer.
 """
 import os
 import shutil
@@ -163,6 +165,19 @@ class SignalTest(unittest.TestCase):
         server.stop()
         self.assertEqual(rc, 0, server.log())
         self.assertIsNotNone(server.wait_for_log(r"event=stopped", timeout=2), server.log())
+
+
+class ThreadNamesTest(unittest.TestCase):
+    def test_threads_are_named(self):
+        server = harness.Server(transports=("udp",), workers=2)
+        server.start()
+        self.addCleanup(server.cleanup)
+        task = "/proc/%d/task" % server.proc.pid
+        names = set()
+        for tid in os.listdir(task):
+            with open(os.path.join(task, tid, "comm")) as f:
+                names.add(f.read().strip())
+        self.assertLessEqual({"sw-worker-0", "sw-worker-1", "sw-store"}, names)
 
 
 class BusyPortTest(unittest.TestCase):
