@@ -94,8 +94,9 @@ class TransactionLayer {
   // caller wants them echoed: responses are built by the TU; the layer only stores and resends
   // them (to the flow the transaction was created on).
   // Retransmissions: absorbed, the last response resent. After a 2xx to an INVITE the
-  // transaction stays 64*T1 in RFC 6026 "Accepted": retransmitted INVITEs get the 2xx again
-  // (where RFC 6026 would only absorb them) and the ACK for the 2xx goes to on_stray_ack.
+  // transaction stays 64*T1 in RFC 6026 "Accepted": retransmitted INVITEs are absorbed
+  // (RFC 6026 §7.1; the UAS's TU retransmits its 2xx until the ACK, RFC 3261 §13.3.1.4, and
+  // a proxy forwards those) and the ACK for the 2xx goes to on_stray_ack.
   Outcome receive_request(const sip::Message& request, const transport::Flow& flow);
   // Feed a parsed response (matched by branch + CSeq method, §17.1.3).
   Outcome receive_response(const sip::Message& response, const transport::Flow& flow);

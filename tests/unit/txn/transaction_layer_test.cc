@@ -501,7 +501,7 @@ TEST_F(TransactionLayerTest, ServerInviteTcpTimerHStillRuns) {
   EXPECT_EQ(SentCount("SIP/2.0 500"), 1u);
 }
 
-TEST_F(TransactionLayerTest, ServerInvite2xxAcceptedResends2xxAndAckGoesToTheTu) {
+TEST_F(TransactionLayerTest, ServerInvite2xxAcceptedAbsorbsInviteAndAckGoesToTheTu) {
   const Req invite;
   Parsed request(invite);
   const ServerTxnId id = NewServer(invite);
@@ -510,9 +510,10 @@ TEST_F(TransactionLayerTest, ServerInvite2xxAcceptedResends2xxAndAckGoesToTheTu)
   timers.advance(10s);
   EXPECT_EQ(SentCount("SIP/2.0 200"), 1u) << "the layer never retransmits a 2xx on its own";
 
-  // RFC 6026 Accepted: retransmitted INVITEs are absorbed and get the 2xx again.
+  // RFC 6026 §7.1 Accepted: retransmitted INVITEs are absorbed (nothing is sent; the UAS
+  // retransmits its 2xx itself) and do not reach the TU again.
   EXPECT_EQ(Receive(invite), Outcome::kRetransmission);
-  EXPECT_EQ(LastSent(), ok);
+  EXPECT_EQ(SentCount("SIP/2.0 200"), 1u);
   EXPECT_EQ(user.count(Event::kRequest), 1u);
 
   // The ACK for a 2xx is the TU's, whatever its branch.
@@ -523,7 +524,9 @@ TEST_F(TransactionLayerTest, ServerInvite2xxAcceptedResends2xxAndAckGoesToTheTu)
 
   // More 2xx from the TU (a proxy forwarding retransmissions) go out; nothing else does.
   EXPECT_TRUE(layer.respond(id, 200, ok));
-  EXPECT_EQ(SentCount("SIP/2.0 200"), 3u);
+  EXPECT_EQ(SentCount("SIP/2.0 200"), 2u);
+  EXPECT_EQ(Receive(invite), Outcome::kRetransmission);
+  EXPECT_EQ(SentCount("SIP/2.0 200"), 2u) << "a forwarded 2xx is sent, not kept";
   EXPECT_FALSE(layer.respond(id, 486, Response(request.msg, 486, "callee")));
   EXPECT_FALSE(layer.respond(id, 180, Response(request.msg, 180, "callee")));
 
