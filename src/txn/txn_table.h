@@ -101,7 +101,12 @@ class TxnTable {
       }
     }
     index_[i] = Entry{};
-    s.txn = Txn{};
+    // Destroyed and made anew, not assigned `Txn{}`: assignment would keep the strings'
+    // buffers (libstdc++ keeps a string's capacity when what it is assigned is short), so a free
+    // slot would hold its last response or request until reused; after a load peak, every
+    // slot's.
+    std::destroy_at(&s.txn);
+    std::construct_at(&s.txn);
     s.id = 0;
     s.generation = s.generation == kMaxGeneration ? 1 : s.generation + 1;
     free_.push_back(static_cast<std::uint32_t>(n));

@@ -16,6 +16,7 @@ namespace {
 
 struct Txn {
   std::string key;
+  std::string bytes;
   int value = 0;
 };
 
@@ -61,6 +62,19 @@ TEST(TxnTableTest, AnEndedTransactionsIdFindsNothingEvenWhenItsSlotIsReused) {
   EXPECT_EQ(table.get(fresh.id)->key, "fresh");
   // An erased slot starts clean.
   EXPECT_EQ(fresh.txn->value, 0);
+}
+
+TEST(TxnTableTest, AnErasedTransactionsBuffersAreFreed) {
+  // A free slot waits until it is reused; meanwhile it must not hold the ended transaction's
+  // strings (after a load peak, that would be every slot's last response).
+  TxnTable<Txn, Good> table(0, Good{});
+  const auto big = table.insert(std::string(1000, 'k'));
+  big.txn->bytes.assign(10000, 'x');
+  table.erase(big.id);
+  const auto next = table.insert("k");
+  ASSERT_EQ(next.txn, big.txn) << "the same slot";
+  EXPECT_LT(next.txn->key.capacity(), 100u);
+  EXPECT_LT(next.txn->bytes.capacity(), 100u);
 }
 
 TEST(TxnTableTest, TwoKindsNeverShareAnId) {
