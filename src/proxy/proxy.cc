@@ -576,6 +576,9 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
                                   : std::nullopt;
   std::vector<Target> targets;
   std::string local_user;  // the local user to ring, if any
+  // The called number's subscriber entry, when a local caller's call looked it up (then
+  // local_user is that number).
+  std::shared_ptr<const registrar::SubscriberCache::Entry> callee_subscriber;
 
   if (from_trunk) {
     // A provider's call in: accepted by source address, and only to a mapped DID.
@@ -590,8 +593,10 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
     edits.remove_credentials = true;
     const std::string from_user = sip::unescape(request.from.uri.user);
     // A TLS-only user's credentials never cross plaintext: refused before any challenge.
+    std::shared_ptr<const registrar::SubscriberCache::Entry> from_subscriber;  // off TLS only
     if (flow.protocol != Protocol::kTls && is_invite) {
-      if (const auto sub = shared.subscribers->find(from_user); sub && sub->require_tls) {
+      from_subscriber = shared.subscribers->find(from_user);
+      if (const auto& sub = from_subscriber; sub && sub->require_tls) {
         if (shared.shield != nullptr) {
           shared.shield->auth_failed(flow, from_user,
                                      "INVITE over a plaintext transport for a TLS-only user",
@@ -603,7 +608,10 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
     const sip::AuthField* credentials = shared.verifier->pick(request.proxy_authorization);
     if (credentials == nullptr) return host.challenge(id, request, flow, /*proxy=*/true);
     const std::string name = sip::unescape(credentials->username);
-    const auto subscriber = shared.subscribers->find(name);
+    // Callers authenticate as their From user: that entry, when it was looked up, is this one.
+    const auto subscriber = from_subscriber && name == from_user
+                                ? std::move(from_subscriber)
+                                : shared.subscribers->find(name);
     auth::Credentials user;
     if (subscriber) {
       user.known = true;
@@ -647,7 +655,8 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
     // The identity is asserted toward trusted trunks only (set below when one is the target).
     const std::string asserted = "<sip:" + name + "@" + shared.domain + ">";
     const config::CallPolicy& policy = shared.policy_of(name);
-    const bool is_local_user = shared.subscribers->find(number) != nullptr;
+    callee_subscriber = shared.subscribers->find(number);
+    const bool is_local_user = callee_subscriber != nullptr;
     if (!destination_allowed(policy, number, is_local_user)) {
       return refuse(id, request, flow, 403, "Forbidden (destination not allowed)", name,
                     "destination " + number + " not allowed");
@@ -684,7 +693,7 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
   if (!local_user.empty()) {
     // Every contact of the user, over the flow it registered from. A TLS-only user, and a
     // sips: Request-URI, are only ever reached over TLS.
-    const auto sub = shared.subscribers->find(local_user);
+    const auto sub = callee_subscriber ? callee_subscriber : shared.subscribers->find(local_user);
     const bool tls_only =
         (sub && sub->require_tls) || ruri.scheme == sip::Scheme::kSips;
     const std::string aor = local_user + "@" + sip::ascii_lower(shared.domain);
