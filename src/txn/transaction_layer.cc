@@ -454,9 +454,7 @@ struct TransactionLayer::State {
     }
     if (success) {
       // RFC 6026 §7.1: Accepted for Timer L; retransmitted INVITEs are absorbed, so the 2xx
-      // is not kept. (It was, until the CALLS benchmark showed what it cost: a 2xx with SDP
-      // is about 1 KB, held 32 s per call, and that memory going cold made the server 5-10 %
-      // slower at 3,600 calls/s.)
+      // (about 1 KB with SDP, which every answered call held for 32 s) is not kept.
       t.state = ServerState::kAccepted;
       release(t.last_response);
       t.end_timer = start(id, false, Slot::kEnd, timer_64t1());
