@@ -313,6 +313,7 @@ SqliteStore::SqliteStore(std::string path, SqliteOptions options,
       sync_(std::move(sync)),
       writer_(std::move(writer)) {
   writer_thread_ = std::thread([this] { writer_loop(); });
+  base::name_thread(writer_thread_, "sw-store");
 }
 
 SqliteStore::~SqliteStore() {
@@ -545,7 +546,6 @@ SqliteStore::WriterStats SqliteStore::writer_stats() const {
 }
 
 void SqliteStore::writer_loop() {
-  base::name_this_thread("sw-store");
   std::vector<Write> group;
   for (;;) {
     {

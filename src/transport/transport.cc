@@ -359,7 +359,6 @@ struct Worker {
   bool listening = true;
 
   void run() {
-    base::name_this_thread("sw-worker-" + std::to_string(index));
     t_worker = index;
     arm_sweep();
     io.run();
@@ -933,6 +932,7 @@ void Transport::start() {
     }
     for (auto& l : w->streams) w->accept(*l);
     w->thread = std::thread([wp = w.get()] { wp->run(); });
+    base::name_thread(w->thread, "sw-worker-" + std::to_string(w->index));
   }
 }
 
