@@ -13,11 +13,23 @@ constexpr std::chrono::seconds kWindow{60};
 // Every this many admits on a worker thread, the shard it is in is swept of idle users.
 constexpr unsigned kSweepEvery = 256;
 
-void forget_old_attempts(std::deque<TimePoint>& attempts, TimePoint now) {
+template <typename Attempts>
+void forget_old_attempts(Attempts& attempts, TimePoint now) {
   while (!attempts.empty() && now - attempts.front() >= kWindow) attempts.pop_front();
 }
 
 }  // namespace
+
+void CallLimits::Attempts::push_back(TimePoint t) {
+  if (size_ == ring_.size()) {
+    std::vector<TimePoint> bigger(ring_.empty() ? 4 : ring_.size() * 2);
+    for (std::size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) % ring_.size()];
+    ring_.swap(bigger);
+    head_ = 0;
+  }
+  ring_[(head_ + size_) % ring_.size()] = t;
+  ++size_;
+}
 
 CallLimits::CallLimits(Clock clock) : clock_(std::move(clock)) {}
 
@@ -46,7 +58,7 @@ CallLimits::Refusal CallLimits::admit(std::string_view user, unsigned concurrent
   }
 
   auto found = s.users.find(user);
-  if (found == s.users.end()) found = s.users.emplace(std::string(user), UserState{}).first;
+  if (found == s.users.end()) found = s.users.try_emplace(std::string(user)).first;
   UserState& state = found->second;
   forget_old_attempts(state.attempts, now);
 

@@ -5,11 +5,11 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/string_map.h"
 
@@ -34,9 +34,31 @@ class CallLimits {
   unsigned active(std::string_view user) const;
 
  private:
+  // The times of a user's recent attempts, oldest first, in a ring that grows by doubling.
+  // Not a std::deque: that allocates a map and a 512-byte block as soon as it is made (and
+  // again when moved), and with both limits at 0 a user's state is made and dropped on every
+  // call.
+  class Attempts {
+   public:
+    using TimePoint = std::chrono::steady_clock::time_point;
+    bool empty() const { return size_ == 0; }
+    std::size_t size() const { return size_; }
+    TimePoint front() const { return ring_[head_]; }
+    void pop_front() {
+      head_ = head_ + 1 == ring_.size() ? 0 : head_ + 1;
+      --size_;
+    }
+    void push_back(TimePoint t);
+    void clear() { head_ = size_ = 0; }
+
+   private:
+    std::vector<TimePoint> ring_;
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
+  };
   struct UserState {
     unsigned active = 0;
-    std::deque<std::chrono::steady_clock::time_point> attempts;  // within the last 60 s
+    Attempts attempts;  // within the last 60 s
   };
   struct Shard {
     mutable std::mutex mu;

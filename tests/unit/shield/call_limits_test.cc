@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <deque>
+#include <map>
+#include <random>
+#include <string>
 #include <thread>
 
 namespace shield {
@@ -69,6 +73,50 @@ TEST_F(CallLimitsTest, PerMinuteWindowSlides) {
   EXPECT_EQ(limits_.active("1000"), 0u);
   now_ += seconds(61);  // t=160: the refused attempts at t=60 and t=99 have aged out too
   EXPECT_EQ(limits_.admit("1000", 0, 3), Refusal::kNone);
+}
+
+// The limits against a plain model (a std::deque of attempt times per user), over a long random
+// run: the attempts' ring wraps around and grows many times.
+TEST_F(CallLimitsTest, AgreesWithAModelOverALongRun) {
+  struct Model {
+    unsigned active = 0;
+    std::deque<std::chrono::steady_clock::time_point> attempts;
+  };
+  std::map<std::string, Model> model;
+  const std::map<std::string, unsigned> per_minute = {{"1000", 7}, {"1001", 1}, {"1002", 0}};
+  const unsigned concurrent = 3;
+  std::mt19937 rng(7);
+  std::map<Refusal, int> seen;
+  for (int step = 0; step < 20000; ++step) {
+    now_ += std::chrono::milliseconds(rng() % 3000);
+    const auto it = std::next(per_minute.begin(), static_cast<long>(rng() % per_minute.size()));
+    const std::string& user = it->first;
+    Model& m = model[user];
+    while (!m.attempts.empty() && now_ - m.attempts.front() >= seconds(60)) m.attempts.pop_front();
+    if (rng() % 2 == 0) {
+      Refusal expected = Refusal::kNone;
+      if (it->second != 0 && m.attempts.size() >= it->second) {
+        expected = Refusal::kTooManyAttempts;
+      } else if (m.active >= concurrent) {
+        expected = Refusal::kTooManyCalls;
+      }
+      if (it->second != 0) {
+        m.attempts.push_back(now_);
+        while (m.attempts.size() > it->second) m.attempts.pop_front();
+      }
+      if (expected == Refusal::kNone) ++m.active;
+      ++seen[expected];
+      ASSERT_EQ(limits_.admit(user, concurrent, it->second), expected) << "step " << step;
+    } else {
+      if (m.active > 0) --m.active;
+      limits_.release(user);
+    }
+    ASSERT_EQ(limits_.active(user), m.active) << "step " << step;
+  }
+  // Every outcome came up often: the run went through both limits, not around them.
+  EXPECT_GT(seen[Refusal::kNone], 1000);
+  EXPECT_GT(seen[Refusal::kTooManyAttempts], 1000);
+  EXPECT_GT(seen[Refusal::kTooManyCalls], 100);
 }
 
 TEST_F(CallLimitsTest, RefusedAttemptsStillCount) {
