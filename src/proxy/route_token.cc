@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <array>
 #include <limits>
 #include <string>
 
@@ -131,12 +132,17 @@ std::optional<transport::Flow> parse_flow(std::string_view text) {
 
 // The first kMacDigits hex digits of HMAC-SHA256(secret, label || signed_text); nullopt if
 // OpenSSL failed.
-std::optional<std::string> mac_hex(const auth::HmacSha256& hmac, std::string_view signed_text) {
+// (In an array, not a string: 16 characters are one more than a std::string holds without
+// allocating, and every request along a call's route checks one.)
+using MacHex = std::array<char, kMacDigits>;
+std::optional<MacHex> mac_hex(const auth::HmacSha256& hmac, std::string_view signed_text) {
   auth::HmacSha256::Mac mac;
   if (!hmac.compute({kMacLabel, signed_text}, mac)) return std::nullopt;
-  std::string out;
-  out.reserve(kMacDigits);
-  for (std::size_t i = 0; i < kMacDigits / 2; ++i) append_fixed_hex(out, mac[i], 2);
+  MacHex out;
+  for (std::size_t i = 0; i < kMacDigits / 2; ++i) {
+    out[2 * i] = kHex[mac[i] >> 4];
+    out[2 * i + 1] = kHex[mac[i] & 0xF];
+  }
   return out;
 }
 
@@ -165,9 +171,11 @@ std::string RouteSigner::encode(const RouteToken& token) const {
   out.push_back('~');
   append_fixed_hex(out, token.caller_tag_hash, kTagHashDigits);
   // Without a MAC the token must not verify: 'x' is no hex digit, so decode() refuses it.
-  const std::string mac = mac_hex(mac_, out).value_or(std::string(kMacDigits, 'x'));
+  MacHex mac;
+  mac.fill('x');
+  if (const auto computed = mac_hex(mac_, out)) mac = *computed;
   out.push_back('~');
-  out.append(mac);
+  out.append(mac.data(), mac.size());
   return out;
 }
 
@@ -178,7 +186,7 @@ std::optional<RouteToken> RouteSigner::decode(std::string_view text) const {
   if (parts[3].size() != kMacDigits || parts[2].size() != kTagHashDigits) return std::nullopt;
 
   const std::string_view signed_text = text.substr(0, text.size() - kMacDigits - 1);
-  const std::optional<std::string> expected = mac_hex(mac_, signed_text);
+  const std::optional<MacHex> expected = mac_hex(mac_, signed_text);
   if (!expected || CRYPTO_memcmp(expected->data(), parts[3].data(), kMacDigits) != 0) {
     return std::nullopt;
   }
