@@ -293,13 +293,13 @@ struct Proxy::State {
       ed.pop_via();
       ed.push_via(previous);
     }
-    const std::string branch = txn.new_branch();
-    if (branch_out != nullptr) *branch_out = branch;
+    std::string branch = txn.new_branch();
     std::string via;
     via.reserve(80 + branch.size());
     via.append("SIP/2.0/").append(via_transport(target.flow.protocol)).append(" ");
     via.append(sent_by(target.flow)).append(";branch=").append(branch).append(";rport");
     ed.push_via(via);
+    if (branch_out != nullptr) *branch_out = std::move(branch);
     if (!e.token.empty()) {
       // RFC 5658: two entries when the request changes transport or interface on its way
       // through; the top one faces the callee, the other the caller.
