@@ -693,7 +693,8 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
   if (!local_user.empty()) {
     // Every contact of the user, over the flow it registered from. A TLS-only user, and a
     // sips: Request-URI, are only ever reached over TLS.
-    const auto sub = callee_subscriber ? callee_subscriber : shared.subscribers->find(local_user);
+    const auto sub =
+        callee_subscriber ? std::move(callee_subscriber) : shared.subscribers->find(local_user);
     const bool tls_only =
         (sub && sub->require_tls) || ruri.scheme == sip::Scheme::kSips;
     const std::string aor = local_user + "@" + sip::ascii_lower(shared.domain);

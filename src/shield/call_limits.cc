@@ -13,11 +13,6 @@ constexpr std::chrono::seconds kWindow{60};
 // Every this many admits on a worker thread, the shard it is in is swept of idle users.
 constexpr unsigned kSweepEvery = 256;
 
-template <typename Attempts>
-void forget_old_attempts(Attempts& attempts, TimePoint now) {
-  while (!attempts.empty() && now - attempts.front() >= kWindow) attempts.pop_front();
-}
-
 }  // namespace
 
 void CallLimits::Attempts::push_back(TimePoint t) {
@@ -51,7 +46,7 @@ CallLimits::Refusal CallLimits::admit(std::string_view user, unsigned concurrent
   thread_local unsigned admits_on_thread = 0;
   if (++admits_on_thread % kSweepEvery == 0) {
     for (auto it = s.users.begin(); it != s.users.end();) {
-      forget_old_attempts(it->second.attempts, now);
+      it->second.attempts.forget_until(now - kWindow);
       it =
           it->second.active == 0 && it->second.attempts.empty() ? s.users.erase(it) : std::next(it);
     }
@@ -60,7 +55,7 @@ CallLimits::Refusal CallLimits::admit(std::string_view user, unsigned concurrent
   auto found = s.users.find(user);
   if (found == s.users.end()) found = s.users.try_emplace(std::string(user)).first;
   UserState& state = found->second;
-  forget_old_attempts(state.attempts, now);
+  state.attempts.forget_until(now - kWindow);
 
   Refusal refusal = Refusal::kNone;
   if (per_minute != 0 && state.attempts.size() >= per_minute) {
@@ -91,7 +86,7 @@ void CallLimits::release(std::string_view user) {
   if (it == s.users.end()) return;
   UserState& state = it->second;
   if (state.active > 0) --state.active;
-  forget_old_attempts(state.attempts, now);
+  state.attempts.forget_until(now - kWindow);
   if (state.active == 0 && state.attempts.empty()) s.users.erase(it);
 }
 

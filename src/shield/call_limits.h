@@ -50,6 +50,10 @@ class CallLimits {
     }
     void push_back(TimePoint t);
     void clear() { head_ = size_ = 0; }
+    // Drops the attempts made at or before `cutoff`.
+    void forget_until(TimePoint cutoff) {
+      while (!empty() && front() <= cutoff) pop_front();
+    }
 
    private:
     std::vector<TimePoint> ring_;
