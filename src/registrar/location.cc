@@ -396,6 +396,20 @@ void Location::Table::clear() {
 
 // ---- Location
 
+std::vector<std::uint32_t>& Location::Shard::due_at(std::int64_t at) {
+  // A registration is most often due after every other one of its shard (now plus the same
+  // expiry), so the last second is tried first. A search of the tree walks half a dozen
+  // nodes that are rarely in the cache: it was three quarters of apply()'s time.
+  if (!due.empty()) {
+    const auto last = std::prev(due.end());
+    if (last->first == at) return last->second;
+    if (last->first < at) {
+      return due.emplace_hint(due.end(), at, std::vector<std::uint32_t>{})->second;
+    }
+  }
+  return due[at];
+}
+
 void Location::load(const std::vector<store::Binding>& bindings) {
   for (Shard& s : shards_) {
     std::lock_guard lock(s.mu);
@@ -419,7 +433,7 @@ void Location::load(const std::vector<store::Binding>& bindings) {
       s.by_aor.insert(std::move(block));
     }
     ++s.bindings;
-    s.due[b.expires_at].push_back(slot_hash(h));
+    s.due_at(b.expires_at).push_back(slot_hash(h));
   }
 }
 
@@ -445,8 +459,7 @@ std::vector<store::Binding> Location::lookup(const std::string& aor, std::int64_
   });
 }
 
-std::vector<Location::Summary> Location::summaries(const std::string& aor,
-                                                  std::int64_t now) const {
+std::vector<Location::Summary> Location::summaries(const std::string& aor, std::int64_t now) const {
   return collect<Summary>(aor, [&](std::string_view payload, auto& out) {
     Reader r(payload.data());  // the leading fields of decode()
     Summary b;
@@ -465,8 +478,8 @@ void Location::apply(const store::BindingChange& change) {
   const std::uint32_t sh = slot_hash(h);
   // Scratch reused from call to call on this thread (the store's writer): a registration
   // allocates only its new block.
-  thread_local std::string encoded;              // the upserts' payloads, back to back
-  thread_local std::vector<std::size_t> ends;    // where each one ends in `encoded`
+  thread_local std::string encoded;            // the upserts' payloads, back to back
+  thread_local std::vector<std::size_t> ends;  // where each one ends in `encoded`
   thread_local std::vector<std::string_view> upserts;
   thread_local std::vector<std::string_view> list;  // views into the old block and `encoded`
   encoded.clear();
@@ -508,7 +521,7 @@ void Location::apply(const store::BindingChange& change) {
     s.by_aor.insert(pack(sh, change.aor, list));
   }
   for (const store::Binding& b : change.upsert) {
-    std::vector<std::uint32_t>& at = s.due[b.expires_at];
+    std::vector<std::uint32_t>& at = s.due_at(b.expires_at);
     if (at.empty() || at.back() != sh) at.push_back(sh);
   }
 }

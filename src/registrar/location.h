@@ -91,6 +91,9 @@ class Location {
     // leaves the earlier one: when that comes due it finds nothing expired (4 bytes until
     // then, instead of a copy of the AOR).
     std::map<std::int64_t, std::vector<std::uint32_t>> due;
+
+    // The hashes due at second `at`, an empty list if none yet.
+    std::vector<std::uint32_t>& due_at(std::int64_t at);
   };
 
   // The bindings of `aor` that add(payload, out) appends to `out` (it skips expired ones),
