@@ -97,7 +97,7 @@ struct Proxy::State {
   struct Branch {
     txn::ClientTxnId client = 0;
     Flow flow;
-    std::string request;  // the bytes sent (kept for a trunk's digest retry)
+    std::string request;  // the bytes sent, to a trunk only (for its digest retry)
     int final_code = 0;   // 0: still waiting
     std::string final_response;  // a non-2xx final answer, our Via removed
     std::optional<std::size_t> trunk;
@@ -335,7 +335,8 @@ struct Proxy::State {
         txn.send_request(ctx.method, request.method_text, branch, bytes, b.flow);
     if (id == 0) return false;
     b.client = id;
-    b.request = std::move(bytes);
+    // The client transaction has its own copy; a user's phone never challenges the proxy.
+    if (b.trunk) b.request = std::move(bytes);
     by_client[id] = {&ctx, index};
     return true;
   }
