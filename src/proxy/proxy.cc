@@ -712,14 +712,20 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
     }
   }
 
-  // Toll-fraud limits, last (a refused request above costs no attempt).
+  // Toll-fraud limits, last (a refused request above costs no attempt). A caller with neither
+  // limit has nothing to count: policies do not change while the server runs, so no slot is
+  // taken (a PBX or a trunk account can make thousands of calls a second).
+  bool holds_slot = false;
   if (is_invite && !caller.empty() && shared.limits != nullptr) {
     const config::CallPolicy& policy = shared.policy_of(caller);
-    const auto refusal = shared.limits->admit(caller, policy.max_concurrent_calls,
-                                              policy.max_calls_per_minute);
-    if (refusal != shield::CallLimits::Refusal::kNone) {
-      const std::string why(shield::to_string(refusal));
-      return refuse(id, request, flow, 403, "Forbidden (" + why + ")", caller, why);
+    if (policy.max_concurrent_calls != 0 || policy.max_calls_per_minute != 0) {
+      const auto refusal = shared.limits->admit(caller, policy.max_concurrent_calls,
+                                                policy.max_calls_per_minute);
+      if (refusal != shield::CallLimits::Refusal::kNone) {
+        const std::string why(shield::to_string(refusal));
+        return refuse(id, request, flow, 403, "Forbidden (" + why + ")", caller, why);
+      }
+      holds_slot = true;
     }
   }
 
@@ -730,7 +736,7 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
     d.caller_tag = std::string(request.from.params.find("tag").value_or(""));
     d.caller = caller_name;
     d.callee = callee;
-    d.limits_user = caller;
+    if (holds_slot) d.limits_user = caller;
     d.from_header = std::string(request.from.text);
     d.to_header = std::string(request.to.text);
     d.caller_flow = flow;
@@ -744,7 +750,7 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
       ctx->tracks_dialog = true;
       ctx->call_id = d.call_id;
       ctx->caller_tag = d.caller_tag;
-    } else if (!caller.empty() && shared.limits != nullptr) {
+    } else if (holds_slot) {
       shared.limits->release(caller);  // a second INVITE of a call already tracked
     }
     const std::string& payer = !caller.empty() ? caller : local_user;

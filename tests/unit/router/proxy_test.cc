@@ -616,6 +616,37 @@ TEST_F(ProxyTest, ConcurrentCallLimitRefusesTheSecondCallUntilTheFirstEnds) {
   EXPECT_TRUE(sent_to(authenticated(third), "INVITE", "192.0.2.30", 5090).ok());
 }
 
+// A caller with neither limit (a PBX or trunk account) takes no slot: calls go through
+// without touching the shared limits, and are still tracked as dialogs.
+TEST_F(ProxyTest, ACallerWithoutLimitsHoldsNoSlot) {
+  config::UserPolicy policy;
+  policy.name = "1000";
+  policy.calls.max_concurrent_calls = 0;
+  policy.calls.max_calls_per_minute = 0;
+  pshared_.users["1000"] = policy;
+
+  for (int i = 0; i < 30; ++i) {
+    Request r;
+    r.call_id = "call-" + std::to_string(i);
+    r.branch = "z9hG4bK-u" + std::to_string(i);
+    ASSERT_TRUE(sent_to(authenticated(r), "INVITE", "192.0.2.30", 5090).ok()) << i;
+  }
+  EXPECT_EQ(dialogs_.size(), 30u);
+  EXPECT_EQ(limits_.active("1000"), 0u);
+
+  // Back to the defaults: the next call counts again.
+  pshared_.users.erase("1000");
+  Request counted;
+  counted.call_id = "call-counted";
+  counted.branch = "z9hG4bK-counted";
+  const Msg invite = sent_to(authenticated(counted), "INVITE", "192.0.2.30", 5090);
+  ASSERT_TRUE(invite.ok());
+  EXPECT_EQ(limits_.active("1000"), 1u);
+  const auto busy = finals_to_caller(deliver(answer(invite, 486), callee_flow()));
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_EQ(limits_.active("1000"), 0u);
+}
+
 TEST_F(ProxyTest, RingTimeoutCancelsAndAnswers480) {
   Request r;
   const Msg invite = sent_to(authenticated(r), "INVITE", "192.0.2.30", 5090);
