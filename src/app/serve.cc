@@ -301,7 +301,7 @@ int serve(const std::string& config_path) {
   shield_settings.ban_durations.clear();
   for (std::int64_t d : cfg.ban_durations_s) shield_settings.ban_durations.emplace_back(d);
   shield_settings.scanner_agents = cfg.scanner_user_agents;
-  shield::Shield guard(shield_settings, **events, [] { return std::chrono::system_clock::now(); });
+  shield::Shield guard(shield_settings, **events, base::system_now);
   const auto to_entries = [](const std::vector<store::Ban>& list) {
     std::vector<shield::BanEntry> out;
     for (const store::Ban& b : list) {
@@ -349,7 +349,7 @@ int serve(const std::string& config_path) {
   }
   registrar_settings.user_networks = user_networks;
   registrar::Registrar registrar(registrar_settings, *db, location, subscribers, verifier,
-                                 challenger, [] { return std::chrono::system_clock::now(); });
+                                 challenger, base::system_now);
 
   router::Shared shared;
   shared.domain = cfg.domain;
@@ -377,7 +377,7 @@ int serve(const std::string& config_path) {
                             "not implemented yet)");
     }
   }
-  shield::CallLimits call_limits;
+  shield::CallLimits call_limits(base::steady_now);
   proxy::DialogTable dialogs(db.get(), &call_limits);
   const proxy::RouteSigner signer(*secret);
   proxy::Shared proxy_shared;

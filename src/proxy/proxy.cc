@@ -454,7 +454,7 @@ struct Proxy::State {
   }
 
   void remember_accepted(txn::ClientTxnId client, txn::ServerTxnId server) {
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = base::steady_now();
     while (!accepted_order.empty() && accepted_order.front().until <= now) {
       accepted.erase(accepted_order.front().client);
       accepted_order.pop_front();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "auth/digest.h"
+#include "base/clock.h"
 #include "base/timer_service.h"
 #include "config/config.h"
 #include "proxy/dial_plan.h"
@@ -60,7 +61,7 @@ struct Shared {
   DialogTable* dialogs = nullptr;
   const RouteSigner* signer = nullptr;
   sip::ParseOptions parse;
-  std::function<std::chrono::system_clock::time_point()> now = std::chrono::system_clock::now;
+  std::function<std::chrono::system_clock::time_point()> now = base::system_now;
 
   // The policy that applies to `user` (its overrides, or the defaults).
   const config::CallPolicy& policy_of(const std::string& user) const;

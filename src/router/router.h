@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "auth/challenge.h"
+#include "base/clock.h"
 #include "proxy/proxy.h"
 #include "registrar/registrar.h"
 #include "shield/shield.h"
@@ -31,7 +32,7 @@ struct Shared {
   sip::ParseOptions parse;               // limits; framing is set per flow
   txn::Timers timers;
   const auth::Challenger* challenger = nullptr;
-  std::function<std::chrono::system_clock::time_point()> now = std::chrono::system_clock::now;
+  std::function<std::chrono::system_clock::time_point()> now = base::system_now;
   std::atomic<bool> draining{false};     // SIGTERM: new requests get 503
   registrar::Registrar* registrar = nullptr;  // null: REGISTER is only ever challenged
   shield::Shield* shield = nullptr;           // null: no edge checks (unit tests)

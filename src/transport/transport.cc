@@ -19,6 +19,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "base/clock.h"
 #include "base/thread_name.h"
 #include "sip/parser.h"
 #include "spdlog/spdlog.h"
@@ -100,7 +101,7 @@ class LoopTimers final : public base::TimerService {
   explicit LoopTimers(asio::io_context& io) : timer_(io), wheel_(tick_at(Clock::now())) {}
 
   Id start(std::chrono::milliseconds after, std::function<void()> fire) override {
-    const TimerWheel::Tick due = tick_due(Clock::now() + after);
+    const TimerWheel::Tick due = tick_due(base::steady_now() + after);
     const Id id = wheel_.start(due, std::move(fire));
     if (!stopped_ && !firing_ && (!armed_ || due < armed_at_)) arm();
     return id;
@@ -142,8 +143,9 @@ class LoopTimers final : public base::TimerService {
   }
 
   void fire_due() {
+    const base::LoopTimeScope loop_time;  // for the callbacks
     firing_ = true;
-    wheel_.advance(tick_at(Clock::now()));
+    wheel_.advance(tick_at(base::steady_now()));
     firing_ = false;
     arm();
   }
@@ -355,6 +357,7 @@ struct Worker {
   std::array<iovec, kUdpBatch> udp_iov{};
   std::array<sockaddr_storage, kUdpBatch> udp_from{};
   Outbox outbox;  // open while a batch or a posted task runs on this worker's thread
+  std::optional<base::LoopTimeScope> loop_time;  // set while the outbox is open
   std::thread thread;
   bool listening = true;
 
@@ -386,17 +389,20 @@ struct Worker {
     });
   }
 
-  // Runs `work` with the outbox open, then sends what it queued.
+  // Runs `work` with the outbox open and the loop time set (base/clock.h), then sends what it
+  // queued.
   template <typename Work>
   void batched(Work&& work) {
     if (outbox.open()) {
       work();
       return;
     }
+    loop_time.emplace();
     outbox.set_open(true);
     work();
     outbox.flush();
     outbox.set_open(false);
+    loop_time.reset();
   }
 
   // Reads every queued datagram in batches (recvmmsg), then waits again. The answers to
@@ -424,6 +430,7 @@ struct Worker {
       const int n =
           recvmmsg(l.socket.native_handle(), msgs, kUdpBatch, MSG_DONTWAIT, nullptr);
       if (n <= 0) return;
+      if (round > 0 && loop_time) loop_time->refresh();
       transport.stats.datagrams_in.fetch_add(static_cast<std::uint64_t>(n),
                                               std::memory_order_relaxed);
       for (int i = 0; i < n; ++i) {
