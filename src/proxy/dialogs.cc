@@ -77,7 +77,7 @@ void DialogTable::failed(std::string_view call_id, std::string_view caller_tag, 
     gone = std::move(it->second);
     s.by_key.erase(it);
   }
-  finish(*gone, final_code, now);
+  finish(std::move(*gone), final_code, now);
 }
 
 bool DialogTable::ended(std::string_view call_id, std::string_view from_tag,
@@ -99,7 +99,7 @@ bool DialogTable::ended(std::string_view call_id, std::string_view from_tag,
     gone = std::move(it->second);
     s.by_key.erase(it);
   }
-  finish(*gone, 200, now);
+  finish(std::move(*gone), 200, now);
   return true;
 }
 
@@ -132,7 +132,7 @@ std::vector<Dialog> DialogTable::take_due(std::int64_t now) {
       }
     }
   }
-  for (Dialog& d : due) finish(d, 200, now);
+  for (const Dialog& d : due) finish(d, 200, now);  // a copy: the caller sends the BYEs
   return due;
 }
 
@@ -157,15 +157,16 @@ unsigned DialogTable::active_for(const std::string& limits_user) const {
   return n;
 }
 
-// Runs with no shard lock held: the store queues and CallLimits takes its own lock.
-void DialogTable::finish(Dialog& d, int final_code, std::int64_t now) {
+// Runs with no shard lock held: the store queues and CallLimits takes its own lock. The
+// record takes the dialog's strings.
+void DialogTable::finish(Dialog d, int final_code, std::int64_t now) {
   if (store_ != nullptr) {
     store::CallRecord record;
-    record.call_id = d.call_id;
-    record.caller = d.caller;
-    record.callee = d.callee;
-    record.source = d.source;
-    record.transport = d.transport;
+    record.call_id = std::move(d.call_id);
+    record.caller = std::move(d.caller);
+    record.callee = std::move(d.callee);
+    record.source = std::move(d.source);
+    record.transport = std::move(d.transport);
     record.started_at = d.started_at;
     record.answered_at = d.answered_at;
     record.ended_at = now;

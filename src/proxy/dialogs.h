@@ -80,7 +80,7 @@ class DialogTable {
   };
   Shard& shard(std::string_view call_id);
   const Shard& shard(std::string_view call_id) const;
-  void finish(Dialog& d, int final_code, std::int64_t now);  // record + release (no lock)
+  void finish(Dialog d, int final_code, std::int64_t now);  // record + release (no lock)
 
   store::Store* const store_;
   shield::CallLimits* const limits_;

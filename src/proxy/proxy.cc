@@ -731,9 +731,10 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
 
   Context* ctx = start(id, request, flow);
   if (is_invite && shared.dialogs != nullptr) {
+    const std::string_view caller_tag = request.from.params.find("tag").value_or("");
     Dialog d;
     d.call_id = std::string(request.call_id);
-    d.caller_tag = std::string(request.from.params.find("tag").value_or(""));
+    d.caller_tag = std::string(caller_tag);
     d.caller = caller_name;
     d.callee = callee;
     if (holds_slot) d.limits_user = caller;
@@ -746,10 +747,10 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
     d.source = flow.remote.to_string();
     d.transport = sip::ascii_lower(transport::to_string(flow.protocol));
     d.worker = worker;
-    if (shared.dialogs->begin(d)) {
+    if (shared.dialogs->begin(std::move(d))) {
       ctx->tracks_dialog = true;
-      ctx->call_id = d.call_id;
-      ctx->caller_tag = d.caller_tag;
+      ctx->call_id = request.call_id;
+      ctx->caller_tag = caller_tag;
     } else if (holds_slot) {
       shared.limits->release(caller);  // a second INVITE of a call already tracked
     }
