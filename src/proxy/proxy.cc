@@ -215,13 +215,18 @@ struct Proxy::State {
     host.answer(id, request, flow, spec);
   }
 
+  // A flow address as the location service keeps it.
+  static std::optional<transport::Endpoint> endpoint_of(const registrar::Location::Address& a) {
+    return a.endpoint ? a.endpoint : parse_endpoint(a.text);
+  }
+
   // Where a binding is reached: over streams, the connection it registered on (the only way
   // to a phone behind NAT); over UDP, the address it registered from — at the Contact's port
   // when the Contact names that same address (a host not behind NAT may register for another
   // of its sockets), else at the source port (NAT).
-  std::optional<Flow> flow_of(const store::Binding& b) const {
+  std::optional<Flow> flow_of(const registrar::Location::Reach& b) const {
     const auto protocol = protocol_of(b.transport);
-    auto remote = parse_endpoint(b.source);
+    auto remote = endpoint_of(b.source);
     if (!protocol || !remote) return std::nullopt;
     if (*protocol == Protocol::kUdp) {
       if (const auto contact = sip::parse_uri(b.contact); contact.ok()) {
@@ -234,7 +239,7 @@ struct Proxy::State {
     Flow f;
     f.protocol = *protocol;
     f.remote = *remote;
-    if (auto local = parse_endpoint(b.local)) f.local = *local;
+    if (auto local = endpoint_of(b.local)) f.local = *local;
     f.connection = b.connection;
     f.listener = b.listener;
     f.worker = b.worker;
@@ -699,7 +704,7 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
     const bool tls_only =
         (sub && sub->require_tls) || ruri.scheme == sip::Scheme::kSips;
     const std::string aor = local_user + "@" + sip::ascii_lower(shared.domain);
-    for (const store::Binding& b : shared.location->lookup(aor, now_s())) {
+    for (const registrar::Location::Reach& b : shared.location->reach(aor, now_s())) {
       auto f = flow_of(b);
       if (!f || (tls_only && f->protocol != Protocol::kTls)) continue;
       Target t;

@@ -198,15 +198,25 @@ void put_address(Writer& w, std::string_view text) {
   w.string(text);
 }
 
-std::string get_address(Reader& r) {
+Location::Address get_address_as_kept(Reader& r) {
+  Location::Address a;
   const std::uint8_t code = r.byte();
-  if (code == kAddressText) return std::string(r.string());
+  if (code == kAddressText) {
+    a.text = r.string();
+    return a;
+  }
   transport::Endpoint e;
   e.v6 = code == kIpv6;
   r.raw(e.bytes.data(), e.v6 ? 16 : 4);
   const std::uint8_t high = r.byte();
   e.port = static_cast<std::uint16_t>(high << 8 | r.byte());
-  return e.to_string();
+  a.endpoint = e;
+  return a;
+}
+
+std::string get_address(Reader& r) {
+  Location::Address a = get_address_as_kept(r);
+  return a.endpoint ? a.endpoint->to_string() : std::move(a.text);
 }
 
 void put_q(Writer& w, double q) {
@@ -469,6 +479,28 @@ std::vector<Location::Summary> Location::summaries(const std::string& aor, std::
     b.q = get_q(r);
     b.call_id = r.string();
     b.cseq = static_cast<std::uint32_t>(r.varint());
+    out.push_back(std::move(b));
+  });
+}
+
+std::vector<Location::Reach> Location::reach(const std::string& aor, std::int64_t now) const {
+  return collect<Reach>(aor, [&](std::string_view payload, auto& out) {
+    Reader r(payload.data());  // decode()'s fields, those the proxy needs
+    Reach b;
+    b.contact = r.string();
+    if (r.zigzag() <= now) return;
+    b.q = get_q(r);
+    r.string();  // call_id
+    r.varint();  // cseq
+    r.string();  // instance
+    r.string();  // reg_id
+    r.string();  // user_agent
+    b.transport = get_transport(r);
+    b.source = get_address_as_kept(r);
+    b.local = get_address_as_kept(r);
+    b.connection = r.varint();
+    b.listener = static_cast<std::uint32_t>(r.varint());
+    b.worker = static_cast<std::uint16_t>(r.varint());
     out.push_back(std::move(b));
   });
 }

@@ -5,7 +5,7 @@
 // Memory is what limits how many users one node serves, so the bindings are kept packed, not
 // as store::Binding: each AOR is one heap block holding the AOR once and all its bindings
 // serialised (varint lengths and numbers, flow addresses in binary), ~100 bytes for a typical
-// UDP phone instead of ~600. lookup() materialises store::Binding values on demand.
+// UDP phone instead of ~600. Lookups materialise what their reader needs, on demand.
 #pragma once
 
 #include <array>
@@ -13,11 +13,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "store/store.h"
+#include "transport/endpoint.h"
 
 namespace registrar {
 
@@ -30,7 +32,8 @@ class Location {
   // Replaces everything (start-up).
   void load(const std::vector<store::Binding>& bindings);
   // Unexpired bindings of `aor` at `now`, highest q first (equal q: in the order they were
-  // first registered). Each one's `aor` is `aor`.
+  // first registered). Each one's `aor` is `aor`. Every field, as applied: the form the tests
+  // hold the packing to. The server reads the cheaper views below.
   std::vector<store::Binding> lookup(const std::string& aor, std::int64_t now) const;
   // What a registration needs of an AOR's current bindings, in the same order: cheaper than
   // lookup(), which builds every field (the flow's addresses printed back from binary).
@@ -42,6 +45,22 @@ class Location {
     std::uint32_t cseq = 0;
   };
   std::vector<Summary> summaries(const std::string& aor, std::int64_t now) const;
+  // What the proxy needs to reach each binding, in the same order: the Contact and the flow,
+  // whose addresses come as kept (binary) instead of printed for the proxy to parse again.
+  struct Address {
+    std::optional<transport::Endpoint> endpoint;  // set when kept in binary
+    std::string text;  // otherwise: as registered (it does not print back the same)
+  };
+  struct Reach {
+    std::string contact;
+    double q = 1.0;
+    std::string transport;  // "udp", "tcp", "tls" (or as registered)
+    Address source, local;
+    std::uint64_t connection = 0;
+    std::uint32_t listener = 0;
+    std::uint16_t worker = 0;
+  };
+  std::vector<Reach> reach(const std::string& aor, std::int64_t now) const;
   // Applies one REGISTER's change (the same semantics as Store::apply; the upserted bindings
   // take the change's AOR).
   void apply(const store::BindingChange& change);

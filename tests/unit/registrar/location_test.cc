@@ -291,6 +291,51 @@ TEST(LocationTest, SummariesAgreeWithLookup) {
   EXPECT_TRUE(loc.summaries("nobody@example.com", kNow).empty());
 }
 
+// reach() gives the proxy the flow as kept: binary addresses as endpoints, any other text
+// as registered. Printed back, each is what lookup() returns.
+TEST(LocationTest, ReachAgreesWithLookup) {
+  Location loc;
+  const std::string aor = "hal@example.com";
+  store::Binding v6 = binding(aor, "sip:h@[2001:db8::10]:5061;transport=tls", kNow + 300, 0.5);
+  v6.transport = "tls";
+  v6.source = "[2001:db8::10]:50123";
+  v6.local = "[2001:db8::1]:5061";
+  v6.connection = 42;
+  v6.listener = 3;
+  v6.worker = 1;
+  store::Binding odd = binding(aor, "sip:h@192.0.2.9", kNow + 200, 1.0);
+  odd.transport = "sctp";
+  odd.source = "::ffff:192.0.2.9:5060";  // does not print back the same: kept as text
+  odd.local = "";
+  store::Binding gone = binding(aor, "sip:gone@192.0.2.1", kNow + 10, 1.0);
+  loc.apply(upsert(aor, {v6, odd, gone, binding(aor, "sip:h@192.0.2.1", kNow + 100, 0.25)}));
+
+  const auto full = loc.lookup(aor, kNow + 10);  // "gone" expired at kNow + 10
+  const auto reach = loc.reach(aor, kNow + 10);
+  ASSERT_EQ(full.size(), 3u);
+  ASSERT_EQ(reach.size(), full.size());
+  auto printed = [](const Location::Address& a) {
+    return a.endpoint ? a.endpoint->to_string() : a.text;
+  };
+  for (std::size_t i = 0; i < full.size(); ++i) {
+    EXPECT_EQ(reach[i].contact, full[i].contact);
+    EXPECT_EQ(reach[i].q, full[i].q);
+    EXPECT_EQ(reach[i].transport, full[i].transport);
+    EXPECT_EQ(printed(reach[i].source), full[i].source);
+    EXPECT_EQ(printed(reach[i].local), full[i].local);
+    EXPECT_EQ(reach[i].connection, full[i].connection);
+    EXPECT_EQ(reach[i].listener, full[i].listener);
+    EXPECT_EQ(reach[i].worker, full[i].worker);
+  }
+  EXPECT_EQ(reach[0].contact, "sip:h@192.0.2.9");  // highest q first
+  EXPECT_FALSE(reach[0].source.endpoint);
+  EXPECT_EQ(reach[0].source.text, "::ffff:192.0.2.9:5060");
+  ASSERT_TRUE(reach[1].source.endpoint);
+  EXPECT_TRUE(reach[1].source.endpoint->v6);
+  EXPECT_EQ(reach[1].source.endpoint->port, 50123);
+  EXPECT_TRUE(loc.reach("nobody@example.com", kNow).empty());
+}
+
 TEST(LocationTest, LoadReplacesEverything) {
   Location loc;
   loc.apply(upsert("old@example.com", {binding("old@example.com", "sip:o@192.0.2.1", kNow + 50)}));
