@@ -459,7 +459,10 @@ std::vector<T> Location::collect(const std::string& aor, Add add) const {
     out.reserve(count_of(slot->get()));
     for_each_payload(slot->get(), [&](std::string_view payload) { add(payload, out); });
   }
-  std::stable_sort(out.begin(), out.end(), [](const T& a, const T& b) { return a.q > b.q; });
+  // Most AORs have one binding; stable_sort would still allocate its scratch buffer.
+  if (out.size() > 1) {
+    std::stable_sort(out.begin(), out.end(), [](const T& a, const T& b) { return a.q > b.q; });
+  }
   return out;
 }
 
