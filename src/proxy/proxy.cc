@@ -169,28 +169,43 @@ struct Proxy::State {
     return nullptr;
   }
 
-  // The host (and port) this server is known as on `flow`: for Via and Record-Route.
-  std::string sent_by(const Flow& flow) const {
+  // Appends the host and port this server is known as on `flow`: for Via and Record-Route.
+  // Built in place: a branch writes it two or three times.
+  void append_sent_by(std::string& out, const Flow& flow) const {
     transport::Endpoint local = flow.local;
     if (local.port == 0) {
       if (const Listener* l = listener(flow.listener)) local = l->local;
     }
-    std::string name;
     if (!shared.record_route_host.empty()) {
-      name = shared.record_route_host;
+      out += shared.record_route_host;
     } else if (!local.is_unusable_destination()) {
-      name = host_for_uri(local);
+      if (local.v6) out += '[';
+      out += local.address_string();
+      if (local.v6) out += ']';
     } else {
-      name = shared.domain;
+      out += shared.domain;
     }
-    return name + ":" + std::to_string(local.port);
+    char port[8];
+    const auto end = std::to_chars(port, port + sizeof port, local.port).ptr;
+    out += ':';
+    out.append(port, end);
+  }
+
+  std::string sent_by(const Flow& flow) const {
+    std::string out;
+    append_sent_by(out, flow);
+    return out;
   }
 
   std::string record_route(const Flow& flow, const std::string& token) const {
-    std::string rr = "<sip:" + sent_by(flow);
+    std::string rr;
+    rr.reserve(64 + token.size());
+    rr += "<sip:";
+    append_sent_by(rr, flow);
     if (flow.protocol == Protocol::kTcp) rr += ";transport=tcp";
     if (flow.protocol == Protocol::kTls) rr += ";transport=tls";
-    return rr + ";lr;sw=" + token + ">";
+    rr.append(";lr;sw=").append(token).append(">");
+    return rr;
   }
 
   void refuse(txn::ServerTxnId id, const sip::Message& request, const Flow& flow, int code,
@@ -302,7 +317,8 @@ struct Proxy::State {
     std::string via;
     via.reserve(80 + branch.size());
     via.append("SIP/2.0/").append(via_transport(target.flow.protocol)).append(" ");
-    via.append(sent_by(target.flow)).append(";branch=").append(branch).append(";rport");
+    append_sent_by(via, target.flow);
+    via.append(";branch=").append(branch).append(";rport");
     ed.push_via(via);
     if (branch_out != nullptr) *branch_out = std::move(branch);
     if (!e.token.empty()) {
