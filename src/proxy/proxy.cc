@@ -135,7 +135,9 @@ struct Proxy::State {
   Host& host;
   txn::TransactionLayer& txn;
   base::TimerService& timers;
-  std::unordered_map<txn::ServerTxnId, std::unique_ptr<Context>> contexts;
+  // By value: one allocation per context, and a node-based map never moves what by_client
+  // points to.
+  std::unordered_map<txn::ServerTxnId, Context> contexts;
   std::unordered_map<txn::ClientTxnId, std::pair<Context*, std::size_t>> by_client;
   std::unordered_map<txn::ClientTxnId, txn::ServerTxnId> accepted;
   std::deque<Accepted> accepted_order;
@@ -363,14 +365,12 @@ struct Proxy::State {
   }
 
   Context* start(txn::ServerTxnId id, const sip::Message& request, const Flow& flow) {
-    auto ctx = std::make_unique<Context>();
-    ctx->server = id;
-    ctx->request = std::string(request.raw);
-    ctx->flow = flow;
-    ctx->method = request.method;
-    Context* raw = ctx.get();
-    contexts[id] = std::move(ctx);
-    return raw;
+    Context& ctx = contexts[id];  // server transaction ids are never reused
+    ctx.server = id;
+    ctx.request = std::string(request.raw);
+    ctx.flow = flow;
+    ctx.method = request.method;
+    return &ctx;
   }
 
   // Forwards `request` to every target (parallel forking, RFC 3261 §16.6).
@@ -402,7 +402,7 @@ struct Proxy::State {
   void ring_expired(txn::ServerTxnId id) {
     const auto it = contexts.find(id);
     if (it == contexts.end()) return;
-    Context& ctx = *it->second;
+    Context& ctx = it->second;
     ctx.ring_timer = 0;
     if (ctx.final_sent) return;
     ctx.ring_expired = true;
@@ -784,9 +784,9 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
 void Proxy::on_cancel(txn::ServerTxnId invite) {
   State& s = *state_;
   const auto it = s.contexts.find(invite);
-  if (it == s.contexts.end() || it->second->final_sent) return;
-  it->second->cancelled = true;
-  s.cancel_pending(*it->second);
+  if (it == s.contexts.end() || it->second.final_sent) return;
+  it->second.cancelled = true;
+  s.cancel_pending(it->second);
 }
 
 void Proxy::on_response(txn::ClientTxnId id, const sip::Message& response, const Flow&) {
