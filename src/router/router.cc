@@ -127,7 +127,8 @@ void Router::on_invalid(std::string_view bytes, const transport::Flow& flow,
   // carries enough to address an answer. A keep-alive or garbage gets nothing.
   if (bytes.size() >= 4 && sip::iequals(bytes.substr(0, 4), "SIP/")) return;
   const int code = error.code == sip::ErrorCode::kBadVersion ? 505 : 400;
-  const std::string response = sip::build_response_to_unparsed(bytes, code, new_tag(), reason);
+  const std::string response =
+      sip::build_response_to_unparsed(bytes, code, view(new_tag()), reason);
   if (!response.empty()) send_(flow, response);
 }
 
@@ -135,14 +136,14 @@ void Router::on_connection_closed(const transport::Flow& flow) {
   txn_.connection_closed(flow.connection);
 }
 
-std::string Router::new_tag() {
+Router::Tag Router::new_tag() {
   // Unique per worker and unguessable across restarts: counter mixed with a random salt.
   std::uint64_t x = (++tag_counter_ + (static_cast<std::uint64_t>(worker_) << 56)) ^ tag_salt_;
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdull;
   x ^= x >> 33;
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string tag(16, '0');
+  Tag tag;
   for (int i = 15; i >= 0; --i, x >>= 4) tag[static_cast<std::size_t>(i)] = kHex[x & 0xF];
   return tag;
 }
@@ -157,8 +158,11 @@ bool Router::targets_this_server(const sip::Uri& uri) const {
 
 void Router::answer(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
                     sip::ResponseSpec spec) {
-  const std::string tag = new_tag();
-  if (spec.to_tag.empty()) spec.to_tag = tag;
+  Tag tag;
+  if (spec.to_tag.empty()) {
+    tag = new_tag();
+    spec.to_tag = view(tag);
+  }
   const std::string address = flow.remote.address_string();
   const sip::ReceivedFrom from{address, flow.remote.port};
   if (id == kStateless) {
@@ -307,7 +311,7 @@ void Router::on_register(txn::ServerTxnId id, const sip::Message& request,
   if (!request.authorization.empty()) {
     const std::string address = flow.remote.address_string();
     const sip::ReceivedFrom from{address, flow.remote.port};
-    head = sip::response_head(request, new_tag(), &from);
+    head = sip::response_head(request, view(new_tag()), &from);
   }
   auto later = [this, id, head = std::move(head)](registrar::Registrar::Finish finish) mutable {
     bool first = false;

@@ -3,6 +3,7 @@
 // challenges). Later issues plug the registrar and the proxy in here.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "auth/challenge.h"
@@ -94,7 +96,10 @@ class Router final : public transport::Receiver,
   void answer(txn::ServerTxnId id, const sip::Message& request, const transport::Flow& flow,
               const registrar::Answer& a);
   bool targets_this_server(const sip::Uri& uri) const;
-  std::string new_tag();
+  // A To tag: 16 hex digits, one more than a std::string holds without allocating.
+  using Tag = std::array<char, 16>;
+  static std::string_view view(const Tag& tag) { return {tag.data(), tag.size()}; }
+  Tag new_tag();
 
   const std::uint16_t worker_;
   Shared& shared_;
