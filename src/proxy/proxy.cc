@@ -181,9 +181,7 @@ struct Proxy::State {
     if (!shared.record_route_host.empty()) {
       out += shared.record_route_host;
     } else if (!local.is_unusable_destination()) {
-      if (local.v6) out += '[';
-      out += local.address_string();
-      if (local.v6) out += ']';
+      out += host_for_uri(local);
     } else {
       out += shared.domain;
     }
