@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "base/thread_name.h"
+#include "base/wake_batch.h"
 #include "store/sqlite_connection.h"
 #include "store/sqlite_schema.h"
 
@@ -620,6 +621,8 @@ std::uint64_t SqliteStore::commit_group(std::vector<Write>& group) {
 
   for (const auto& e : errors) report(e);
   std::uint64_t failed = 0;
+  // The callbacks hand answers to the workers; each worker is woken once, after the last.
+  const base::WakeBatch wakes;
   for (std::size_t i = 0; i < group.size(); ++i) {
     if (!durable[i]) ++failed;
     if (!group[i].done) continue;

@@ -21,8 +21,10 @@
 
 #include "base/clock.h"
 #include "base/thread_name.h"
+#include "base/wake_batch.h"
 #include "sip/parser.h"
 #include "spdlog/spdlog.h"
+#include "transport/mailbox.h"
 #include "transport/steering.h"
 #include "transport/timer_wheel.h"
 
@@ -337,13 +339,22 @@ namespace {
 
 struct Worker {
   Worker(Transport::Impl& t, unsigned i)
-      : transport(t), index(static_cast<std::uint16_t>(i)), timers(io), sweep(io) {}
+      : transport(t),
+        index(static_cast<std::uint16_t>(i)),
+        timers(io),
+        sweep(io),
+        mail(io, [this](std::vector<Mailbox::Task>& tasks) {
+          batched([&] {
+            for (Mailbox::Task& task : tasks) task();
+          });
+        }) {}
 
   Transport::Impl& transport;
   const std::uint16_t index;
   asio::io_context io{1};
   LoopTimers timers;
   asio::steady_timer sweep;
+  Mailbox mail;  // Transport::post
   Receiver* receiver = nullptr;
   std::vector<std::unique_ptr<UdpListener>> udp;  // indexed by listener id (null: not UDP)
   std::vector<std::unique_ptr<StreamListener>> streams;
@@ -431,6 +442,9 @@ struct Worker {
           recvmmsg(l.socket.native_handle(), msgs, kUdpBatch, MSG_DONTWAIT, nullptr);
       if (n <= 0) return;
       if (round > 0 && loop_time) loop_time->refresh();
+      // Hand-offs to other workers (responses for their transactions) wake each of them once,
+      // when this round's answers go out.
+      const base::WakeBatch wakes;
       transport.stats.datagrams_in.fetch_add(static_cast<std::uint64_t>(n),
                                               std::memory_order_relaxed);
       for (int i = 0; i < n; ++i) {
@@ -938,6 +952,7 @@ void Transport::start() {
       if (l) w->read_udp(*l);
     }
     for (auto& l : w->streams) w->accept(*l);
+    w->mail.watch();
     w->thread = std::thread([wp = w.get()] { wp->run(); });
     base::name_thread(w->thread, "sw-worker-" + std::to_string(w->index));
   }
@@ -1003,8 +1018,7 @@ void Transport::send(const Flow& flow, std::string_view bytes) {
 }
 
 void Transport::post(unsigned index, std::function<void()> task) {
-  Worker& w = *impl_->workers.at(index);
-  asio::post(w.io, [&w, task = std::move(task)] { w.batched(task); });
+  impl_->workers.at(index)->mail.put(std::move(task));
 }
 
 base::TimerService& Transport::timers(unsigned index) { return impl_->workers.at(index)->timers; }
