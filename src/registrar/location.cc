@@ -332,7 +332,7 @@ Location::Packed* Location::Table::find(std::string_view aor, std::uint32_t h) {
   for (std::size_t i = home(h);; i = (i + 1) & mask) {
     Packed& slot = slots_[i];
     if (!slot) return nullptr;
-    if (hash_of(slot.get()) == h && aor_of(slot.get()) == aor) return &slot;
+    if (hashes_[i] == h && aor_of(slot.get()) == aor) return &slot;
   }
 }
 
@@ -341,20 +341,23 @@ const Location::Packed* Location::Table::find(std::string_view aor, std::uint32_
 }
 
 void Location::Table::insert(Packed block) {
-  // At most 4/5 full: a slot is 8 bytes, so this costs 10..20 bytes per AOR while keeping
-  // linear probes short.
+  // At most 4/5 full: a slot is 12 bytes (the pointer and the AOR's hash), so this costs
+  // 15..30 bytes per AOR while keeping linear probes short.
   if ((used_ + 1) * 5 > slots_.size() * 4) {
-    std::vector<Packed> old =
-        std::exchange(slots_, std::vector<Packed>(std::max<std::size_t>(16, slots_.size() * 2)));
+    const std::size_t size = std::max<std::size_t>(16, slots_.size() * 2);
+    std::vector<Packed> old = std::exchange(slots_, std::vector<Packed>(size));
+    hashes_.assign(size, 0);
     used_ = 0;
     for (Packed& p : old) {
       if (p) insert(std::move(p));
     }
   }
   const std::size_t mask = slots_.size() - 1;
-  std::size_t i = home(hash_of(block.get()));
+  const std::uint32_t h = hash_of(block.get());
+  std::size_t i = home(h);
   while (slots_[i]) i = (i + 1) & mask;
   slots_[i] = std::move(block);
+  hashes_[i] = h;
   ++used_;
 }
 
@@ -366,10 +369,11 @@ void Location::Table::erase(Packed* slot) {
   slots_[hole].reset();
   --used_;
   for (std::size_t j = (hole + 1) & mask; slots_[j]; j = (j + 1) & mask) {
-    const std::size_t h = home(hash_of(slots_[j].get()));
+    const std::size_t h = home(hashes_[j]);
     // It may move back unless its home lies after the hole (cyclically, in (hole, j]).
     if (((j - h) & mask) >= ((j - hole) & mask)) {
       slots_[hole] = std::move(slots_[j]);
+      hashes_[hole] = hashes_[j];
       hole = j;
     }
   }
@@ -383,7 +387,7 @@ void Location::Table::for_each_with_hash(std::uint32_t h, F f) {
   // only moves later entries of the run back, so slot i is examined again after one.
   std::size_t i = home(h);
   while (slots_[i]) {
-    if (hash_of(slots_[i].get()) == h && f(slots_[i])) {
+    if (hashes_[i] == h && f(slots_[i])) {
       erase(&slots_[i]);
     } else {
       i = (i + 1) & mask;
@@ -401,6 +405,8 @@ void Location::Table::for_each(F f) const {
 void Location::Table::clear() {
   slots_.clear();
   slots_.shrink_to_fit();
+  hashes_.clear();
+  hashes_.shrink_to_fit();
   used_ = 0;
 }
 

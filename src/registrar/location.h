@@ -79,7 +79,10 @@ class Location {
   using Packed = std::unique_ptr<char[]>;
 
   // An open-addressing hash table of AOR blocks (linear probing, backward-shift deletion):
-  // one pointer per slot and no node per entry, the AOR's hash kept in its block.
+  // one pointer per slot and no node per entry. The AOR's hash is kept in its block and,
+  // beside the pointer, in a parallel array: a probe compares that instead of reading the
+  // block of every AOR it passes (each a cache miss; perf put this table's find at 2-3 % of
+  // the server's CPU at 8,000 REGISTER/s before), and an erase moves entries back by it.
   class Table {
    public:
     // The slot holding `aor` (with hash `h`), or nullptr.
@@ -99,6 +102,7 @@ class Location {
    private:
     std::size_t home(std::uint32_t h) const { return h & (slots_.size() - 1); }
     std::vector<Packed> slots_;  // size a power of two, or empty
+    std::vector<std::uint32_t> hashes_;  // hashes_[i]: the hash of slots_[i]'s AOR, if full
     std::size_t used_ = 0;
   };
 
