@@ -23,6 +23,17 @@ constexpr std::size_t kSignedBytes = kTimeBytes + kRandomBytes;
 constexpr std::size_t kMacBytes = 16;    // 128 bits of HMAC-SHA256 are plenty against forgery
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+// Each byte's value in kAlphabet, or -1. A strchr per character of a nonce (40 of them, on
+// every authenticated request) was about 1 % of the server's CPU at 8,500 REGISTER/s.
+constexpr std::array<std::int8_t, 256> kAlphabetValue = [] {
+  std::array<std::int8_t, 256> v{};
+  v.fill(-1);
+  for (int i = 0; i < 64; ++i) {
+    v[static_cast<unsigned char>(kAlphabet[i])] = static_cast<std::int8_t>(i);
+  }
+  return v;
+}();
+
 std::string base64url(const std::uint8_t* data, std::size_t n) {
   std::string out;
   out.reserve((n * 4 + 2) / 3);
@@ -45,9 +56,9 @@ bool unbase64url(std::string_view text, std::uint8_t* out, std::size_t n) {
   int bits = 0;
   std::size_t written = 0;
   for (char c : text) {
-    const char* p = std::strchr(kAlphabet, c);
-    if (c == '\0' || p == nullptr) return false;
-    acc = (acc << 6) | static_cast<std::uint32_t>(p - kAlphabet);
+    const int value = kAlphabetValue[static_cast<unsigned char>(c)];
+    if (value < 0) return false;
+    acc = (acc << 6) | static_cast<std::uint32_t>(value);
     bits += 6;
     if (bits >= 8) {
       bits -= 8;

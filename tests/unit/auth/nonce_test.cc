@@ -51,6 +51,17 @@ TEST(NonceTest, AnotherSecretOrTamperingIsForged) {
   EXPECT_EQ(a.check("", "example.com", kNow), NonceCheck::kForged);
   EXPECT_EQ(a.check(std::string(43, '!'), "example.com", kNow), NonceCheck::kForged);
   EXPECT_EQ(a.check(n + "A", "example.com", kNow), NonceCheck::kForged);
+  // Bytes outside base64url's alphabet, anywhere in an otherwise genuine nonce.
+  const std::string good = a.issue("example.com", kNow);
+  ASSERT_EQ(a.check(good, "example.com", kNow), NonceCheck::kValid);
+  for (const char bad : {'\0', '=', '+', '/', ' ', '.', '\x80', '\xff'}) {
+    for (const std::size_t at : {std::size_t{0}, good.size() / 2, good.size() - 1}) {
+      std::string tampered = good;
+      tampered[at] = bad;
+      EXPECT_EQ(a.check(tampered, "example.com", kNow), NonceCheck::kForged)
+          << "byte " << static_cast<int>(static_cast<unsigned char>(bad)) << " at " << at;
+    }
+  }
 }
 
 TEST(NonceTest, EveryNonceIsUnique) {
