@@ -4,8 +4,8 @@
 // Why not asio::post: it takes the io_context's own mutex and, when the worker sleeps in
 // epoll_wait, interrupts it (epoll_ctl) while still holding that mutex. The woken worker goes
 // straight for the same mutex and often finds it held: a futex wait, a futex wake and one more
-// context switch for each post. At 8,000 REGISTER/s that was a quarter of the store's futex
-// calls and half of the worker's (docs/performance.md, "The worker's mailbox").
+// context switch for each post. At 8,000 REGISTER/s that was nearly half of the store's futex
+// calls and all of the worker's (docs/performance.md, "The worker's mailbox").
 //
 // Here a poster holds only the mailbox's mutex, for a push, and wakes the worker after
 // releasing it, by a write to an eventfd the worker's event loop watches. Tasks that come while
