@@ -15,7 +15,7 @@ namespace {
 
 // ---- The packed form of one AOR's bindings
 //
-// A block: [AOR hash: 4 bytes][binding count: varint][AOR: string] and then, per binding,
+// A block: [binding count: varint][AOR: string] and then, per binding,
 // [payload length: varint][payload]. Strings are a varint length and the bytes. A payload holds
 // the fields of a store::Binding but `aor`, in this order:
 //   contact      string         first, because apply() matches on it
@@ -31,7 +31,6 @@ namespace {
 //   connection, listener, worker   varints
 // Varints are LEB128 (7 bits a byte, low first): most numbers here take one or two bytes.
 
-constexpr std::size_t kHashBytes = 4;
 // expire() releases a shard's lock after this many due AORs, so that a burst of expiries
 // (a restart after an outage) does not stall the workers registering in that shard.
 constexpr std::size_t kSweepBatch = 256;
@@ -96,12 +95,6 @@ class Reader {
   const char* p_;
 };
 
-std::uint32_t hash_of(const char* block) {
-  std::uint32_t h = 0;
-  std::memcpy(&h, block, kHashBytes);
-  return h;
-}
-
 // The AOR of a block and its bindings' payloads (views into the block).
 struct Unpacked {
   std::string_view aor;
@@ -109,7 +102,7 @@ struct Unpacked {
 };
 
 Unpacked unpack(const char* block) {
-  Reader r(block + kHashBytes);
+  Reader r(block);
   Unpacked u;
   const std::size_t count = r.varint();
   u.aor = r.string();
@@ -120,7 +113,7 @@ Unpacked unpack(const char* block) {
 
 // The payloads of a block, appended to `out`.
 void append_payloads(const char* block, std::vector<std::string_view>& out) {
-  Reader r(block + kHashBytes);
+  Reader r(block);
   const std::size_t count = r.varint();
   r.string();  // the AOR
   for (std::size_t i = 0; i < count; ++i) out.push_back(r.string());
@@ -129,20 +122,20 @@ void append_payloads(const char* block, std::vector<std::string_view>& out) {
 // Calls f(payload) for each binding of a block, without unpack()'s vector (lookup's path).
 template <class F>
 void for_each_payload(const char* block, F f) {
-  Reader r(block + kHashBytes);
+  Reader r(block);
   const std::size_t count = r.varint();
   r.string();  // the AOR
   for (std::size_t i = 0; i < count; ++i) f(r.string());
 }
 
 std::string_view aor_of(const char* block) {
-  Reader r(block + kHashBytes);
+  Reader r(block);
   r.varint();
   return r.string();
 }
 
 std::size_t count_of(const char* block) {
-  return Reader(block + kHashBytes).varint();
+  return Reader(block).varint();
 }
 
 // The two fields every operation tests, read without decoding the rest.
@@ -157,12 +150,10 @@ Head head_of(std::string_view payload) {
   return {contact, r.zigzag()};
 }
 
-std::unique_ptr<char[]> pack(std::uint32_t hash, std::string_view aor,
-                             const std::vector<std::string_view>& payloads) {
+std::unique_ptr<char[]> pack(std::string_view aor, const std::vector<std::string_view>& payloads) {
   thread_local std::string out;  // reused: only the block is allocated per call
   out.clear();
   Writer w(out);
-  w.raw(&hash, kHashBytes);
   w.varint(payloads.size());
   w.string(aor);
   for (std::string_view p : payloads) w.string(p);
@@ -340,20 +331,20 @@ const Location::Packed* Location::Table::find(std::string_view aor, std::uint32_
   return const_cast<Table*>(this)->find(aor, h);
 }
 
-void Location::Table::insert(Packed block) {
+void Location::Table::insert(std::uint32_t h, Packed block) {
   // At most 4/5 full: a slot is 12 bytes (the pointer and the AOR's hash), so this costs
   // 15..30 bytes per AOR while keeping linear probes short.
   if ((used_ + 1) * 5 > slots_.size() * 4) {
     const std::size_t size = std::max<std::size_t>(16, slots_.size() * 2);
     std::vector<Packed> old = std::exchange(slots_, std::vector<Packed>(size));
-    hashes_.assign(size, 0);
+    const std::vector<std::uint32_t> old_hashes =
+        std::exchange(hashes_, std::vector<std::uint32_t>(size));
     used_ = 0;
-    for (Packed& p : old) {
-      if (p) insert(std::move(p));
+    for (std::size_t i = 0; i < old.size(); ++i) {
+      if (old[i]) insert(old_hashes[i], std::move(old[i]));
     }
   }
   const std::size_t mask = slots_.size() - 1;
-  const std::uint32_t h = hash_of(block.get());
   std::size_t i = home(h);
   while (slots_[i]) i = (i + 1) & mask;
   slots_[i] = std::move(block);
@@ -442,11 +433,11 @@ void Location::load(const std::vector<store::Binding>& bindings) {
     std::vector<std::string_view> list;
     if (slot != nullptr) list = unpack(slot->get()).bindings;
     list.push_back(payload);
-    Packed block = pack(slot_hash(h), b.aor, list);
+    Packed block = pack(b.aor, list);
     if (slot != nullptr) {
       *slot = std::move(block);
     } else {
-      s.by_aor.insert(std::move(block));
+      s.by_aor.insert(slot_hash(h), std::move(block));
     }
     ++s.bindings;
     s.due_at(b.expires_at).push_back(slot_hash(h));
@@ -557,9 +548,9 @@ void Location::apply(const store::BindingChange& change) {
   if (list.empty()) {
     if (slot != nullptr) s.by_aor.erase(slot);
   } else if (slot != nullptr) {
-    *slot = pack(sh, change.aor, list);  // built before the old block (which `list` views) goes
+    *slot = pack(change.aor, list);  // built before the old block (which `list` views) goes
   } else {
-    s.by_aor.insert(pack(sh, change.aor, list));
+    s.by_aor.insert(sh, pack(change.aor, list));
   }
   for (const store::Binding& b : change.upsert) {
     std::vector<std::uint32_t>& at = s.due_at(b.expires_at);
@@ -595,7 +586,7 @@ std::size_t Location::expire_hash(Shard& s, std::uint32_t h, std::int64_t now) {
     if (n == 0) return false;  // a stale entry: the binding was refreshed or removed
     removed += n;
     if (u.bindings.empty()) return true;
-    block = pack(h, u.aor, u.bindings);
+    block = pack(u.aor, u.bindings);
     return false;
   });
   s.bindings -= removed;

@@ -79,20 +79,20 @@ class Location {
   using Packed = std::unique_ptr<char[]>;
 
   // An open-addressing hash table of AOR blocks (linear probing, backward-shift deletion):
-  // one pointer per slot and no node per entry. The AOR's hash is kept in its block and,
-  // beside the pointer, in a parallel array: a probe compares that instead of reading the
-  // block of every AOR it passes (each a cache miss; perf put this table's find at 2-3 % of
-  // the server's CPU at 8,000 REGISTER/s before), and an erase moves entries back by it.
+  // one pointer per slot and no node per entry. The AOR's hash is kept beside the pointer, in
+  // a parallel array: a probe compares that instead of reading the block of every AOR it
+  // passes (each a cache miss; perf put this table's find at 2-3 % of the server's CPU at
+  // 8,000 REGISTER/s when the hash was in the block), and an erase moves entries back by it.
   class Table {
    public:
     // The slot holding `aor` (with hash `h`), or nullptr.
     Packed* find(std::string_view aor, std::uint32_t h);
     const Packed* find(std::string_view aor, std::uint32_t h) const;
-    // Stores a new block for an AOR that is not in the table.
-    void insert(Packed block);
+    // Stores a new block for an AOR (with hash `h`) that is not in the table.
+    void insert(std::uint32_t h, Packed block);
     void erase(Packed* slot);
     // Calls f(slot) for every block whose AOR hash is `h`; f may replace the block in its slot
-    // or erase it (by returning true).
+    // (with one of the same AOR) or erase it (by returning true).
     template <class F>
     void for_each_with_hash(std::uint32_t h, F f);
     template <class F>

@@ -1,12 +1,13 @@
 #include "registrar/subscribers.h"
 
 #include <bit>
-#include <functional>
+
+#include "base/string_map.h"
 
 namespace registrar {
 namespace {
 
-std::size_t hash_name(std::string_view name) { return std::hash<std::string_view>{}(name); }
+constexpr base::StringHash hash_name;
 
 }  // namespace
 
