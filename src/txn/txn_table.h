@@ -6,9 +6,9 @@
 // of them, and each request looked its key up among those before it was known to be new. In
 // node-based maps that lookup walked a bucket, a node and the node's key, each a cache miss
 // (6 % of the server's CPU samples at that rate), and each transaction cost two node
-// allocations. Here the index is one array of (hash, id) pairs, probed linearly from the
-// hash's home: a lookup of a new key reads one or two neighbouring entries and, at most,
-// compares the full key of a transaction whose 64-bit hash matched.
+// allocations. Here the index is a base::FlatIndex of (hash, id) pairs: a lookup of a new key
+// reads one or two neighbouring entries and, at most, compares the full key of a transaction
+// whose 64-bit hash matched.
 //
 // An id names its slot and the slot's generation, so a stale id (a timer, an answer that comes
 // back from the store after the transaction ended) finds nothing instead of a newer
@@ -21,6 +21,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "base/flat_index.h"
 
 namespace txn {
 
@@ -45,13 +47,11 @@ class TxnTable {
 
   // The transaction whose key is `key`.
   Found find(std::string_view key) {
-    const std::uint64_t h = hash_(key);
-    for (std::size_t i = h & mask(); index_[i].id != 0; i = (i + 1) & mask()) {
-      if (index_[i].hash != h) continue;
-      Slot& s = slot(slot_of(index_[i].id));
-      if (s.txn.key == key) return {s.id, &s.txn};
-    }
-    return {};
+    const auto* e =
+        index_.find(hash_(key), [&](Id id) { return slot(slot_of(id)).txn.key == key; });
+    if (e == nullptr) return {};
+    Slot& s = slot(slot_of(e->value));
+    return {s.id, &s.txn};
   }
 
   // The transaction `id` names, or nullptr when it has ended.
@@ -66,7 +66,6 @@ class TxnTable {
   // A new transaction with this key (which must not be in the table); its `key` is set.
   // References to other transactions stay valid (slots never move).
   Found insert(std::string_view key) {
-    if ((size_ + 1) * 2 > index_.size()) rehash(index_.size() * 2);
     std::uint64_t n;
     if (!free_.empty()) {
       n = free_.back();
@@ -80,8 +79,7 @@ class TxnTable {
     s.id = (std::uint64_t{s.generation} << (kSlotBits + 1)) | kind_ | n;
     s.hash = hash_(key);
     s.txn.key = key;
-    place(s.hash, s.id);
-    ++size_;
+    index_.insert(s.hash, s.id);
     return {s.id, &s.txn};
   }
 
@@ -89,18 +87,7 @@ class TxnTable {
   void erase(Id id) {
     const std::uint64_t n = slot_of(id);
     Slot& s = slot(n);
-    std::size_t i = s.hash & mask();
-    while (index_[i].id != id) i = (i + 1) & mask();
-    // Backward-shift deletion: pull later entries of the run into the gap when the gap lies
-    // between their home and where they are, so lookups never need tombstones.
-    for (std::size_t j = (i + 1) & mask(); index_[j].id != 0; j = (j + 1) & mask()) {
-      const std::size_t home = index_[j].hash & mask();
-      if (((j - home) & mask()) >= ((j - i) & mask())) {
-        index_[i] = index_[j];
-        i = j;
-      }
-    }
-    index_[i] = Entry{};
+    index_.erase(index_.find(s.hash, [id](Id candidate) { return candidate == id; }));
     // Destroyed and made anew, not assigned `Txn{}`: assignment would keep the strings'
     // buffers (libstdc++ keeps a string's capacity when what it is assigned is short), so a free
     // slot would hold its last response or request until reused; after a load peak, every
@@ -110,11 +97,9 @@ class TxnTable {
     s.id = 0;
     s.generation = s.generation == kMaxGeneration ? 1 : s.generation + 1;
     free_.push_back(static_cast<std::uint32_t>(n));
-    --size_;
-    if (index_.size() > kMinCapacity && size_ * 8 < index_.size()) rehash(index_.size() / 2);
   }
 
-  std::size_t size() const { return size_; }
+  std::size_t size() const { return index_.size(); }
 
   // Calls f(id, txn) for every transaction; f must not insert or erase.
   template <typename F>
@@ -139,36 +124,15 @@ class TxnTable {
     std::uint32_t generation = 1;
     Txn txn;
   };
-  struct Entry {
-    std::uint64_t hash = 0;
-    Id id = 0;  // 0: empty
-  };
-
   static std::uint64_t slot_of(Id id) { return id & (kMaxSlots - 1); }
   Slot& slot(std::uint64_t n) { return chunks_[n / kChunk][n % kChunk]; }
-  std::size_t mask() const { return index_.size() - 1; }
-
-  void place(std::uint64_t h, Id id) {
-    std::size_t i = h & mask();
-    while (index_[i].id != 0) i = (i + 1) & mask();
-    index_[i] = Entry{h, id};
-  }
-
-  void rehash(std::size_t capacity) {
-    std::vector<Entry> old(capacity);
-    old.swap(index_);
-    for (const Entry& e : old) {
-      if (e.id != 0) place(e.hash, e.id);
-    }
-  }
 
   const std::uint64_t kind_;
   Hash hash_;
   std::vector<std::unique_ptr<Slot[]>> chunks_;
   std::uint64_t slots_ = 0;          // slots ever made (the free ones included)
   std::vector<std::uint32_t> free_;  // most recently freed last: reused first, still cached
-  std::vector<Entry> index_;         // capacity a power of two, at most half full
-  std::size_t size_ = 0;
+  base::FlatIndex<Id> index_;        // the live transactions' ids by their keys' hashes
 };
 
 }  // namespace txn
