@@ -16,10 +16,10 @@
 #include <array>
 #include <charconv>
 #include <cstring>
-#include <random>
 #include <utility>
 #include <vector>
 
+#include "base/keyed_hash.h"
 #include "sip/parser.h"
 #include "sip/response.h"
 #include "txn/txn_table.h"
@@ -158,72 +158,15 @@ std::uint32_t ms(Duration d) {
   return static_cast<std::uint32_t>(std::clamp<Duration::rep>(d.count(), 0, 0x7fffffff));
 }
 
-// SipHash-2-4 (Aumasson & Bernstein), keyed with random words drawn per layer. It hashes the
-// matching keys, which a peer chooses (branch, sent-by): with a fixed hash an attacker could
-// send requests whose keys all collide and turn every lookup into a list walk. It also makes
-// the unpredictable part of our branches, so a peer that sees one branch cannot guess the
-// others (and forge responses to them).
-using SipKey = std::array<std::uint64_t, 2>;
-
-std::uint64_t rotl(std::uint64_t x, int b) {
-  return (x << b) | (x >> (64 - b));
-}
-
-std::uint64_t siphash24(const SipKey& k, std::string_view data) {
-  std::uint64_t v0 = 0x736f6d6570736575ULL ^ k[0];
-  std::uint64_t v1 = 0x646f72616e646f6dULL ^ k[1];
-  std::uint64_t v2 = 0x6c7967656e657261ULL ^ k[0];
-  std::uint64_t v3 = 0x7465646279746573ULL ^ k[1];
-  auto sip_round = [&] {
-    v0 += v1;
-    v1 = rotl(v1, 13);
-    v1 ^= v0;
-    v0 = rotl(v0, 32);
-    v2 += v3;
-    v3 = rotl(v3, 16);
-    v3 ^= v2;
-    v0 += v3;
-    v3 = rotl(v3, 21);
-    v3 ^= v0;
-    v2 += v1;
-    v1 = rotl(v1, 17);
-    v1 ^= v2;
-    v2 = rotl(v2, 32);
-  };
-  auto compress = [&](std::uint64_t m) {
-    v3 ^= m;
-    sip_round();
-    sip_round();
-    v0 ^= m;
-  };
-  const auto byte = [&](std::size_t i) {
-    return static_cast<std::uint64_t>(static_cast<unsigned char>(data[i]));
-  };
-  std::size_t i = 0;
-  for (; i + 8 <= data.size(); i += 8) {
-    std::uint64_t m = 0;
-    for (std::size_t j = 0; j < 8; ++j) m |= byte(i + j) << (8 * j);  // little-endian words
-    compress(m);
-  }
-  std::uint64_t last = static_cast<std::uint64_t>(data.size()) << 56;
-  for (std::size_t j = 0; i + j < data.size(); ++j) last |= byte(i + j) << (8 * j);
-  compress(last);
-  v2 ^= 0xff;
-  for (int r = 0; r < 4; ++r) sip_round();
-  return v0 ^ v1 ^ v2 ^ v3;
-}
-
+// The matching keys are hashed with a keyed hash (base::KeyedHash): a peer chooses them
+// (branch, sent-by), and with a fixed hash an attacker could send requests whose keys all
+// collide and turn every lookup into a list walk. Another key makes the unpredictable part of
+// our branches, so a peer that sees one branch cannot guess the others (and forge responses
+// to them).
 struct KeyHash {
-  const SipKey* key;
-  std::uint64_t operator()(std::string_view s) const { return siphash24(*key, s); }
+  const base::KeyedHash* hash;
+  std::uint64_t operator()(std::string_view s) const { return (*hash)(s); }
 };
-
-SipKey random_key() {
-  std::random_device rd;
-  SipKey k{};
-  for (auto& word : k) word = (std::uint64_t{rd()} << 32) ^ rd();
-  return k;
-}
 
 bool is_lower_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -247,14 +190,14 @@ struct TransactionLayer::State {
   TransactionUser& user;
 
   std::uint64_t branch_counter = 0;
-  const SipKey branch_key = random_key();  // the hashed part of our branches
-  const SipKey hash_key = random_key();    // the hash of the key maps
+  const base::KeyedHash branch_hash;  // the hashed part of our branches
+  const base::KeyedHash key_hash;     // the hash of the key maps
 
   // Kinds 0 and 1: a server and a client transaction never share an id.
   using ServerTable = TxnTable<ServerTxn, KeyHash>;
   using ClientTable = TxnTable<ClientTxn, KeyHash>;
-  ServerTable servers{0, KeyHash{&hash_key}};
-  ClientTable clients{1, KeyHash{&hash_key}};
+  ServerTable servers{0, KeyHash{&key_hash}};
+  ClientTable clients{1, KeyHash{&key_hash}};
 
   std::string key;       // scratch for building a key to look up
   sip::Message scratch;  // parse of our own stored bytes (ACK/CANCEL building, To tags)
@@ -702,7 +645,7 @@ struct TransactionLayer::State {
     *p++ = '.';
     char counter[sizeof n];
     std::memcpy(counter, &n, sizeof n);
-    const std::uint64_t mac = siphash24(branch_key, std::string_view(counter, sizeof n));
+    const std::uint64_t mac = branch_hash(std::string_view(counter, sizeof n));
     static constexpr char kHex[] = "0123456789abcdef";
     for (int shift = 60; shift >= 0; shift -= 4) *p++ = kHex[(mac >> shift) & 0xf];
     return std::string(buf, p);
