@@ -6,12 +6,14 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "base/flat_index.h"
+#include "base/keyed_hash.h"
 #include "shield/call_limits.h"
 #include "store/store.h"
 #include "transport/endpoint.h"
@@ -74,16 +76,27 @@ class DialogTable {
   unsigned active_for(const std::string& limits_user) const;  // entries holding its slots
 
  private:
+  // A dialog is found by its Call-ID's hash and its caller's tag. The Call-ID alone is hashed,
+  // so the two lookups of a BYE (either party may send it) probe one run, and the shard comes
+  // from the same hash. A peer chooses Call-IDs: the hash is keyed.
+  //
+  // Why not std::unordered_map keyed by Call-ID and tag, as before: each lookup built the key,
+  // hashed it (and the Call-ID again for the shard) and walked a bucket and a node, each a
+  // likely cache miss: perf put the table at 3.3 % of the server's CPU at 3,600 calls/s.
+  using Index = base::FlatIndex<std::unique_ptr<Dialog>>;
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, Dialog> by_key;  // call_id + '\n' + caller_tag
+    Index by_call_id;
   };
-  Shard& shard(std::string_view call_id);
-  const Shard& shard(std::string_view call_id) const;
+  // The shard by the hash's top bits; the index uses the low ones.
+  Shard& shard(std::uint64_t h) { return shards_[h >> 60]; }
+  static Index::Entry* find(Shard& s, std::uint64_t h, std::string_view call_id,
+                            std::string_view caller_tag);
   void finish(Dialog d, int final_code, std::int64_t now);  // record + release (no lock)
 
   store::Store* const store_;
   shield::CallLimits* const limits_;
+  const base::KeyedHash hash_;
   std::array<Shard, 16> shards_;
 };
 

@@ -306,3 +306,41 @@ TEST_F(DialogTableTest, ConcurrentCallsFromManyThreadsAllEndOnce) {
 
 }  // namespace
 }  // namespace proxy
+
+namespace proxy {
+namespace {
+
+// Many calls at once, several with one Call-ID (other caller tags: a new call that reuses a
+// Call-ID is another dialog), through growth, deadline sweeps and BYEs from either side:
+// every call is found by its own tags, and ends once.
+TEST(DialogTableManyTest, ThousandsOfCallsSharingCallIdsEachEndOnce) {
+  RecordingStore store;
+  DialogTable table(&store, nullptr);
+  constexpr int kCalls = 6000;
+  const auto call_id = [](int i) { return "call-" + std::to_string(i / 3) + "@192.0.2.10"; };
+  const auto tag = [](int i) { return "from-" + std::to_string(i); };
+  for (int i = 0; i < kCalls; ++i) ASSERT_TRUE(table.begin(invite(call_id(i), tag(i), "")));
+  EXPECT_FALSE(table.begin(invite(call_id(7), tag(7), "")));  // a retransmission
+  for (int i = 0; i < kCalls; ++i) {
+    // Every other call gets a deadline: the sweep below takes those.
+    ASSERT_TRUE(table.answered(call_id(i), tag(i), "to-" + std::to_string(i),
+                               flow("198.51.100.5", 5062), "sip:1001@198.51.100.5", kStart,
+                               i % 2 == 0 ? 60 : 0));
+  }
+  EXPECT_EQ(table.size(), static_cast<std::size_t>(kCalls));
+  const std::vector<Dialog> due = table.take_due(kStart + 60);
+  EXPECT_EQ(due.size(), static_cast<std::size_t>(kCalls / 2));
+  EXPECT_EQ(table.size(), static_cast<std::size_t>(kCalls / 2));
+  for (int i = 0; i < kCalls; ++i) {
+    const std::string to = "to-" + std::to_string(i);
+    // The callee hangs up half the rest: the tags come the other way round.
+    const bool ended = i % 4 == 1 ? table.ended(call_id(i), to, tag(i), kStart + 61)
+                                  : table.ended(call_id(i), tag(i), to, kStart + 61);
+    EXPECT_EQ(ended, i % 2 == 1) << i;
+  }
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(store.records.size(), static_cast<std::size_t>(kCalls));
+}
+
+}  // namespace
+}  // namespace proxy
