@@ -5,8 +5,10 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <string_view>
 
@@ -49,18 +51,18 @@ class KeyedHash {
       sip_round();
       v0 ^= m;
     };
-    const auto byte = [&](std::size_t i) {
-      return static_cast<std::uint64_t>(static_cast<unsigned char>(data[i]));
-    };
+    // SipHash reads the input as little-endian words: on this (little-endian) machine, one
+    // load each. Byte by byte, hashing was 3 % of a worker's instructions in a call.
+    static_assert(std::endian::native == std::endian::little);
     std::size_t i = 0;
     for (; i + 8 <= data.size(); i += 8) {
-      std::uint64_t m = 0;
-      for (std::size_t j = 0; j < 8; ++j) m |= byte(i + j) << (8 * j);  // little-endian words
+      std::uint64_t m;
+      std::memcpy(&m, data.data() + i, 8);
       compress(m);
     }
-    std::uint64_t last = static_cast<std::uint64_t>(data.size()) << 56;
-    for (std::size_t j = 0; i + j < data.size(); ++j) last |= byte(i + j) << (8 * j);
-    compress(last);
+    std::uint64_t tail = 0;
+    if (i < data.size()) std::memcpy(&tail, data.data() + i, data.size() - i);
+    compress((static_cast<std::uint64_t>(data.size()) << 56) | tail);
     v2 ^= 0xff;
     for (int r = 0; r < 4; ++r) sip_round();
     return v0 ^ v1 ^ v2 ^ v3;
