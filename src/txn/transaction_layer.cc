@@ -263,18 +263,20 @@ struct TransactionLayer::State {
     if (request.method == sip::Method::kAck) return receive_ack(request, flow);
 
     server_key(key, request, request.method_text);
-    if (ServerTxn* t = servers.find(key).txn) {
+    const auto [found, is_new] = servers.insert(key);
+    if (!is_new) {
       // RFC 3261 §17.2.1, §17.2.2: a retransmission goes no further; it gets the last
       // response again (in Trying there is none yet, in Confirmed the ACK already came).
-      if (!t->last_response.empty() && t->state != ServerState::kConfirmed) {
-        sender.send(t->flow, t->last_response);
+      const ServerTxn& t = *found.txn;
+      if (!t.last_response.empty() && t.state != ServerState::kConfirmed) {
+        sender.send(t.flow, t.last_response);
       }
       return Outcome::kRetransmission;
     }
 
     const bool invite = request.method == sip::Method::kInvite;
-    const auto [id, created] = servers.insert(key);
-    ServerTxn& t = *created;
+    const ServerTxnId id = found.id;
+    ServerTxn& t = *found.txn;
     t.flow = flow;
     t.invite = invite;
     t.rfc2543 = !rfc3261(request);
@@ -433,9 +435,10 @@ struct TransactionLayer::State {
   ClientTxnId create_client(std::string_view branch, std::string_view method, bool invite,
                             std::string bytes, const transport::Flow& destination, bool internal) {
     client_key(key, branch, method);
-    if (clients.find(key)) return 0;
-    const auto [id, created] = clients.insert(key);
-    ClientTxn& t = *created;
+    const auto [found, is_new] = clients.insert(key);
+    if (!is_new) return 0;
+    const ClientTxnId id = found.id;
+    ClientTxn& t = *found.txn;
     t.flow = destination;
     t.invite = invite;
     t.internal = internal;

@@ -47,11 +47,7 @@ class TxnTable {
 
   // The transaction whose key is `key`.
   Found find(std::string_view key) {
-    const auto* e =
-        index_.find(hash_(key), [&](Id id) { return slot(slot_of(id)).txn.key == key; });
-    if (e == nullptr) return {};
-    Slot& s = slot(slot_of(e->value));
-    return {s.id, &s.txn};
+    return find(key, hash_(key));
   }
 
   // The transaction `id` names, or nullptr when it has ended.
@@ -63,9 +59,12 @@ class TxnTable {
     return s.id == id ? &s.txn : nullptr;
   }
 
-  // A new transaction with this key (which must not be in the table); its `key` is set.
-  // References to other transactions stay valid (slots never move).
-  Found insert(std::string_view key) {
+  // The transaction whose key is `key` and false, or else a new one with that key and true.
+  // One hash and one probe either way: a request is looked up and, when new, added. References
+  // to other transactions stay valid (slots never move).
+  std::pair<Found, bool> insert(std::string_view key) {
+    const std::uint64_t h = hash_(key);
+    if (const Found existing = find(key, h)) return {existing, false};
     std::uint64_t n;
     if (!free_.empty()) {
       n = free_.back();
@@ -77,10 +76,11 @@ class TxnTable {
     }
     Slot& s = slot(n);
     s.id = (std::uint64_t{s.generation} << (kSlotBits + 1)) | kind_ | n;
-    s.hash = hash_(key);
-    s.txn.key = key;
+    s.hash = h;
+    Txn* const txn = &s.txn;
+    txn->key = key;
     index_.insert(s.hash, s.id);
-    return {s.id, &s.txn};
+    return {Found{s.id, txn}, true};
   }
 
   // Ends the transaction `id` (which must exist): its slot is cleared for reuse.
@@ -125,6 +125,13 @@ class TxnTable {
     Txn txn;
   };
   static std::uint64_t slot_of(Id id) { return id & (kMaxSlots - 1); }
+
+  Found find(std::string_view key, std::uint64_t h) {
+    const auto* e = index_.find(h, [&](Id id) { return slot(slot_of(id)).txn.key == key; });
+    if (e == nullptr) return {};
+    Slot& s = slot(slot_of(e->value));
+    return {s.id, &s.txn};
+  }
   Slot& slot(std::uint64_t n) { return chunks_[n / kChunk][n % kChunk]; }
 
   const std::uint64_t kind_;

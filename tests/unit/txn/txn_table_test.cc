@@ -35,9 +35,9 @@ struct Good {
 
 TEST(TxnTableTest, FindsByKeyAndById) {
   TxnTable<Txn, Good> table(0, Good{});
-  const auto a = table.insert("a");
+  const auto a = table.insert("a").first;
   a.txn->value = 1;
-  const auto b = table.insert("b");
+  const auto b = table.insert("b").first;
   b.txn->value = 2;
   EXPECT_NE(a.id, 0u);
   EXPECT_NE(a.id, b.id);
@@ -48,15 +48,21 @@ TEST(TxnTableTest, FindsByKeyAndById) {
   EXPECT_EQ(table.get(b.id)->value, 2);
   EXPECT_FALSE(table.find("c"));
   EXPECT_EQ(table.get(0), nullptr);
+  // Inserting a key that is there already finds it and changes nothing.
+  const auto [again, is_new] = table.insert("a");
+  EXPECT_FALSE(is_new);
+  EXPECT_EQ(again.id, a.id);
+  EXPECT_EQ(again.txn->value, 1);
+  EXPECT_EQ(table.size(), 2u);
 }
 
 TEST(TxnTableTest, AnEndedTransactionsIdFindsNothingEvenWhenItsSlotIsReused) {
   TxnTable<Txn, Good> table(0, Good{});
-  const auto old = table.insert("old");
+  const auto old = table.insert("old").first;
   table.erase(old.id);
   EXPECT_EQ(table.get(old.id), nullptr);
   EXPECT_FALSE(table.find("old"));
-  const auto fresh = table.insert("fresh");  // the same slot, a new generation
+  const auto fresh = table.insert("fresh").first;  // the same slot, a new generation
   EXPECT_NE(fresh.id, old.id);
   EXPECT_EQ(table.get(old.id), nullptr);
   EXPECT_EQ(table.get(fresh.id)->key, "fresh");
@@ -68,10 +74,10 @@ TEST(TxnTableTest, AnErasedTransactionsBuffersAreFreed) {
   // A free slot waits until it is reused; meanwhile it must not hold the ended transaction's
   // strings (after a load peak, that would be every slot's last response).
   TxnTable<Txn, Good> table(0, Good{});
-  const auto big = table.insert(std::string(1000, 'k'));
+  const auto big = table.insert(std::string(1000, 'k')).first;
   big.txn->bytes.assign(10000, 'x');
   table.erase(big.id);
-  const auto next = table.insert("k");
+  const auto next = table.insert("k").first;
   ASSERT_EQ(next.txn, big.txn) << "the same slot";
   EXPECT_LT(next.txn->key.capacity(), 100u);
   EXPECT_LT(next.txn->bytes.capacity(), 100u);
@@ -80,8 +86,8 @@ TEST(TxnTableTest, AnErasedTransactionsBuffersAreFreed) {
 TEST(TxnTableTest, TwoKindsNeverShareAnId) {
   TxnTable<Txn, Good> servers(0, Good{});
   TxnTable<Txn, Good> clients(1, Good{});
-  const auto s = servers.insert("k");
-  const auto c = clients.insert("k");
+  const auto s = servers.insert("k").first;
+  const auto c = clients.insert("k").first;
   EXPECT_NE(s.id, c.id);
   EXPECT_EQ(servers.get(c.id), nullptr);
   EXPECT_EQ(clients.get(s.id), nullptr);
@@ -91,7 +97,7 @@ TEST(TxnTableTest, TwoKindsNeverShareAnId) {
 
 TEST(TxnTableTest, TransactionsStayPutWhileOthersComeAndGo) {
   TxnTable<Txn, Good> table(0, Good{});
-  Txn* first = table.insert("first").txn;
+  Txn* first = table.insert("first").first.txn;
   for (int i = 0; i < 5000; ++i) table.insert("k" + std::to_string(i));
   for (int i = 0; i < 5000; i += 2) table.erase(table.find("k" + std::to_string(i)).id);
   EXPECT_EQ(table.find("first").txn, first);
@@ -112,8 +118,13 @@ void AgreesWithAMap(std::uint32_t seed, std::uint32_t keys) {
     const std::string key = "key" + std::to_string(rng() % keys);
     const auto it = model.find(key);
     if (static_cast<int>(rng() % 10) < grow) {
-      if (it != model.end()) continue;
-      const auto made = table.insert(key);
+      const auto [made, is_new] = table.insert(key);
+      ASSERT_EQ(is_new, it == model.end()) << key;
+      if (!is_new) {  // the one already there, untouched
+        ASSERT_EQ(made.id, it->second.first);
+        ASSERT_EQ(made.txn->value, it->second.second);
+        continue;
+      }
       made.txn->value = step;
       model[key] = {made.id, step};
     } else if (it != model.end()) {
