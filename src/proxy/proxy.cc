@@ -352,12 +352,14 @@ struct Proxy::State {
     std::string branch;
     std::string bytes = build_branch(request, target, e, arrival, &branch);
     Branch& b = ctx.branches[index];
+    // The client transaction takes the bytes. A trunk's branch keeps a copy too, for the
+    // trunk's challenge; a user's phone never challenges the proxy.
+    std::string kept = b.trunk ? bytes : std::string();
     const txn::ClientTxnId id =
-        txn.send_request(ctx.method, request.method_text, branch, bytes, b.flow);
+        txn.send_request(ctx.method, request.method_text, branch, std::move(bytes), b.flow);
     if (id == 0) return false;
     b.client = id;
-    // The client transaction has its own copy; a user's phone never challenges the proxy.
-    if (b.trunk) b.request = std::move(bytes);
+    if (b.trunk) b.request = std::move(kept);
     by_client[id] = {&ctx, index};
     return true;
   }
