@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory_resource>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -42,8 +43,10 @@ std::size_t offset_in(std::string_view raw, std::string_view part) {
   return static_cast<std::size_t>(at - base);
 }
 
-std::string header_line(std::string_view name, std::string_view value) {
-  std::string line;
+// "Name: value\r\n", in `arena`.
+std::pmr::string header_line(std::string_view name, std::string_view value,
+                             std::pmr::memory_resource* arena) {
+  std::pmr::string line(arena);
   line.reserve(name.size() + value.size() + 4);
   line.append(name).append(": ").append(value).append(kCrlf);
   return line;
@@ -124,8 +127,8 @@ std::size_t insertion_point(const Message& message, HeaderId id) {
 }
 
 template <typename Splice>
-void insert_sorted(std::vector<Splice>& splices, std::size_t begin, std::size_t end,
-                   std::string text) {
+void insert_sorted(std::pmr::vector<Splice>& splices, std::size_t begin, std::size_t end,
+                   std::pmr::string text) {
   // upper_bound: a splice added later at the same place goes after the earlier ones, and an
   // insertion (begin == end) goes before a replacement that starts at the same byte.
   const auto at = std::upper_bound(splices.begin(), splices.end(), std::pair(begin, end),
@@ -139,12 +142,16 @@ void insert_sorted(std::vector<Splice>& splices, std::size_t begin, std::size_t 
 template <typename Splice>
 class SpliceList {
  public:
-  SpliceList(std::vector<Splice>& splices, const Message& message)
+  SpliceList(std::pmr::vector<Splice>& splices, const Message& message)
       : splices_(splices), message_(message), raw_(message.raw) {}
+
+  // New text in the editor's arena, where the splices keep theirs.
+  std::pmr::memory_resource* arena() const { return splices_.get_allocator().resource(); }
+  std::pmr::string text(std::string_view s = {}) const { return std::pmr::string(s, arena()); }
 
   // The lines in `text` go on top of the lines already added at `at` by earlier calls.
   // `prefix` ("Via:") tells this group apart from another inserted at the same place.
-  void push_line(std::size_t at, std::string_view prefix, std::string text) {
+  void push_line(std::size_t at, std::string_view prefix, std::pmr::string text) {
     Splice* group = find_insertion(at, prefix);
     if (group == nullptr) {
       insert_sorted(splices_, at, at, std::move(text));
@@ -162,7 +169,7 @@ class SpliceList {
     return true;
   }
 
-  void append_line(std::string text) {
+  void append_line(std::pmr::string text) {
     const std::size_t at = header_section_end(message_);
     Splice* group = find_insertion(at, "");
     if (group == nullptr) {
@@ -210,7 +217,7 @@ class SpliceList {
       if (popped != nullptr) {
         popped->end = cut;  // nothing else starts inside a value, so the order still holds
       } else {
-        insert_sorted(splices_, span.value_begin, cut, std::string());
+        insert_sorted(splices_, span.value_begin, cut, text());
       }
       return true;
     }
@@ -246,7 +253,7 @@ class SpliceList {
         rest.remove_prefix(line.size());
       }
       if (!any) continue;
-      std::string kept;
+      std::pmr::string kept = text();
       for (std::string_view rest = s.text; !rest.empty();) {
         const std::string_view line = rest.substr(0, added_line_length(rest));
         if (!matches(line)) kept.append(line);
@@ -271,7 +278,7 @@ class SpliceList {
         existing->end = span.value_end;
         existing->text.assign(value);
       } else {
-        insert_sorted(splices_, span.value_begin, span.value_end, std::string(value));
+        insert_sorted(splices_, span.value_begin, span.value_end, text(value));
       }
       return;
     }
@@ -293,16 +300,16 @@ class SpliceList {
         pos += length;
       }
     }
-    append_line(header_line(canonical_name(id), value));
+    append_line(header_line(canonical_name(id), value, arena()));
   }
 
   // Replaces the range [begin, end) that only this kind of edit ever starts at.
-  void replace(std::size_t begin, std::size_t end, std::string_view text) {
+  void replace(std::size_t begin, std::size_t end, std::string_view with) {
     if (Splice* existing = find_splice(begin)) {
       existing->end = end;
-      existing->text.assign(text);
+      existing->text.assign(with);
     } else {
-      insert_sorted(splices_, begin, end, std::string(text));
+      insert_sorted(splices_, begin, end, text(with));
     }
   }
 
@@ -334,12 +341,12 @@ class SpliceList {
   }
 
   void remove_line(const LineSpan& span) {
-    insert_sorted(splices_, span.begin, span.end, std::string());
+    insert_sorted(splices_, span.begin, span.end, text());
   }
 
   void erase(Splice* s) { splices_.erase(splices_.begin() + (s - splices_.data())); }
 
-  std::vector<Splice>& splices_;
+  std::pmr::vector<Splice>& splices_;
   const Message& message_;
   const std::string_view raw_;
 };
@@ -358,7 +365,7 @@ void MessageEditor::set_request_uri(std::string_view uri) {
 void MessageEditor::push_via(std::string_view value) {
   SpliceList(splices_, message_)
       .push_line(insertion_point(message_, HeaderId::kVia), kViaPrefix,
-                 header_line(canonical_name(HeaderId::kVia), value));
+                 header_line(canonical_name(HeaderId::kVia), value, &arena_));
 }
 
 bool MessageEditor::pop_via() {
@@ -371,7 +378,7 @@ bool MessageEditor::pop_via() {
 void MessageEditor::add_record_route(std::string_view value) {
   SpliceList(splices_, message_)
       .push_line(insertion_point(message_, HeaderId::kRecordRoute), kRecordRoutePrefix,
-                 header_line(canonical_name(HeaderId::kRecordRoute), value));
+                 header_line(canonical_name(HeaderId::kRecordRoute), value, &arena_));
 }
 
 bool MessageEditor::pop_route() {
@@ -395,7 +402,7 @@ void MessageEditor::set_header_value(HeaderId id, std::string_view value) {
 }
 
 void MessageEditor::add_header(std::string_view name, std::string_view value) {
-  SpliceList(splices_, message_).append_line(header_line(name, value));
+  SpliceList(splices_, message_).append_line(header_line(name, value, &arena_));
 }
 
 void MessageEditor::set_body(std::string_view body) {
