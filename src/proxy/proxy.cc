@@ -674,8 +674,6 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
       return refuse(id, request, flow, 403, "Forbidden (From is not your identity)", name,
                     "From does not match the authenticated user");
     }
-    // The identity is asserted toward trusted trunks only (set below when one is the target).
-    const std::string asserted = "<sip:" + name + "@" + shared.domain + ">";
     const config::CallPolicy& policy = shared.policy_of(name);
     callee_subscriber = shared.subscribers->find(number);
     const bool is_local_user = callee_subscriber != nullptr;
@@ -698,7 +696,8 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
       t.uri = "sip:" + shared.dial_plan->outbound_number(*out, number) + "@" +
               host_for_uri(trunk.address) + ":" + std::to_string(trunk.address.port);
       targets.push_back(t);
-      if (trunk.config.trusted) edits.asserted = asserted;
+      // The caller's identity is asserted toward trusted trunks only.
+      if (trunk.config.trusted) edits.asserted = "<sip:" + name + "@" + shared.domain + ">";
     }
   }
 
