@@ -578,19 +578,44 @@ def port_bound(port):
         return True
 
 
+def reap(p, block=False):
+    """Popen.poll() (Popen.wait() when `block`) through wait4(), which also gives the ended
+    child's CPU time: returns its user + system seconds once it has ended, else None.
+    p.returncode is set as Popen would set it."""
+    if getattr(p, "cpu_s", None) is not None:
+        return p.cpu_s
+    if p.returncode is not None:  # reaped by Popen itself: its usage is gone
+        return None
+    pid, status, usage = os.wait4(p.pid, 0 if block else os.WNOHANG)
+    if pid == 0:
+        return None
+    p.returncode = os.waitstatus_to_exitcode(status)
+    p.cpu_s = usage.ru_utime + usage.ru_stime
+    return p.cpu_s
+
+
+def wait_reaped(p, timeout):
+    """Waits up to `timeout` seconds for p to end; its CPU seconds (reap()), or None."""
+    deadline = time.time() + timeout
+    while True:
+        cpu = reap(p)
+        if cpu is not None or p.returncode is not None or time.time() >= deadline:
+            return cpu
+        time.sleep(0.05)
+
+
 def end_process(p, grace):
-    """Waits up to `grace` seconds for p (a process started here), then stops it by PID."""
-    try:
-        p.wait(timeout=grace)
-        return
-    except subprocess.TimeoutExpired:
-        pass
+    """Waits up to `grace` seconds for p (a process started here), then stops it by PID.
+    Returns its user + system CPU seconds (None if they could not be read)."""
+    cpu = wait_reaped(p, grace)
+    if p.returncode is not None:
+        return cpu
     p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait(timeout=5)
+    cpu = wait_reaped(p, 10)
+    if p.returncode is not None:
+        return cpu
+    p.kill()
+    return reap(p, block=True)
 
 
 def register_callee(ctx, target):
@@ -857,7 +882,7 @@ def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abor
                          cwd=rtt_dir)
     aborted = False
     hard_deadline = t0 + total / rate + 20 + hold_s
-    while p.poll() is None:
+    while reap(p) is None and p.returncode is None:
         time.sleep(0.25)
         if time.time() > hard_deadline:
             p.kill()
@@ -873,15 +898,11 @@ def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abor
                 p.send_signal(signal.SIGTERM)
                 aborted = True
                 break
-    try:
-        p.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait(timeout=5)
+    sipp_cpu = [end_process(p, 10)]  # the load generator's own CPU time, SIPp's processes
     t1, c1 = time.time(), cpu_ticks(pids)
     if uas is not None:
         # It has answered the last BYE unless calls failed: a short grace, then stopped.
-        end_process(uas, 0.5 if aborted else 3)
+        sipp_cpu.append(end_process(uas, 0.5 if aborted else 3))
     out.close()
     rows = read_stats(stat)
     s = rows[-1] if rows else {}
@@ -900,12 +921,17 @@ def run_sipp(ctx, target, scenario, rate, seconds, inject=None, total=None, abor
               callee_failed == 0 and callee_retrans == 0 and
               (created_rate >= 0.95 * rate or total < 2 * rate))
     cpu_us = (c1 - c0) * 1e6 / TICKS / ok if ok else None
+    # SIPp's CPU over its whole life (start-up and tail included), caller and callee.
+    loadgen_s = sum(sipp_cpu) if None not in sipp_cpu else None
+    loadgen_us = loadgen_s * 1e6 / ok if ok and loadgen_s is not None else None
     r = {"rate": rate, "calls": total, "ok": ok, "failed": failed, "retrans": retrans,
          "sipp_call_rate": round(callrate, 1), "created_rate": round(created_rate, 1),
          "wall_s": round(t1 - t0, 2),
          "aborted": aborted, "passed": passed,
          "server_cpu_s": round((c1 - c0) / TICKS, 3),
-         "cpu_us_per_call": round(cpu_us, 2) if cpu_us is not None else None}
+         "cpu_us_per_call": round(cpu_us, 2) if cpu_us is not None else None,
+         "loadgen_cpu_s": round(loadgen_s, 3) if loadgen_s is not None else None,
+         "loadgen_cpu_us_per_call": round(loadgen_us, 2) if loadgen_us is not None else None}
     if rtt_dir:
         r["latency"] = quantiles_ms(read_rtt(rtt_dir, p.pid))
         shutil.rmtree(rtt_dir, ignore_errors=True)
@@ -1164,6 +1190,10 @@ def summarize(results):
                 "cpu_us_per_call": med_spread([r[sc][t]["cpu"]["cpu_us_per_call"]
                                                if r[sc][t].get("cpu", {}).get("passed")
                                                else None for r in rounds]),
+                # SIPp's own CPU at the CPU step (none for udpload and tlsload)
+                "loadgen_cpu_us_per_call": med_spread(
+                    [r[sc][t]["cpu"].get("loadgen_cpu_us_per_call")
+                     if r[sc][t].get("cpu", {}).get("passed") else None for r in rounds]),
                 # response times at the CPU step (half the lower max rate), when it passed
                 "latency_p50_ms": med_spread([latency_of(r[sc][t], "p50_ms") for r in rounds]),
                 "latency_p99_ms": med_spread([latency_of(r[sc][t], "p99_ms") for r in rounds]),
@@ -1237,6 +1267,11 @@ def table(results):
             fmt(cell("responder", "cpu_us_per_call"), 1),
             fmt(cell("sipwarden/kamailio", "cpu_us_per_call"), 2),
             fmt(cell("sipwarden/ceiling", "cpu_us_per_call"), 2)))
+        if any(s.get(t) and s[t].get("loadgen_cpu_us_per_call") for t in TARGETS):
+            lines.append("%-12s %-24s %-22s %-22s %-22s" % (
+                "", "SIPp's CPU us/call", fmt(cell("sipwarden", "loadgen_cpu_us_per_call"), 1),
+                fmt(cell("kamailio", "loadgen_cpu_us_per_call"), 1),
+                fmt(cell("responder", "loadgen_cpu_us_per_call"), 1)))
     if results["scenarios"]:
         lines.append("")
         lines.append("Response times at the CPU step (half the lower of sipwarden's and "
@@ -1264,6 +1299,12 @@ def table(results):
     lines.append("median [min-max] over %d round(s); ratios are per round (same round's runs); "
                  "N+: no step failed up to N (steps or --cap ran out), a lower bound."
                  % len(results["rounds"]))
+    if any(summ[sc].get(t) and summ[sc][t].get("loadgen_cpu_us_per_call")
+           for sc in results["scenarios"] for t in TARGETS):
+        lines.append("SIPp's CPU us/call: the load generator's own CPU time (the caller's and, "
+                     "for CALLS, the callee's SIPp, over their whole runs) at the CPU step, per "
+                     "call: it shares the machine's cores, so the highest rate is at most cores / "
+                     "(server + SIPp CPU per call).")
     if set(results["scenarios"]) & {"OPTIONS", "REGISTER", "TLS-REGISTER"}:
         lines.append("OPTIONS: one call = one OPTIONS transaction; REGISTER: one call = one "
                      "registration = REGISTER/401 + REGISTER/200 (two transactions).")
