@@ -9,7 +9,8 @@
 # TLS connections from bench/tlsload.cc (Kamailio started with -A WITH_TLS; the responder has
 # no TLS: n/a). Per scenario: the highest clean rate, then CPU per call and the median and
 # 99th-percentile response time at half the lower of sipwarden's and Kamailio's rates, after
-# 5 s of the same load (--cpu-warmup S) on the freshly started server. Then
+# 5 s of the same load (--cpu-warmup S) on the freshly started server, with SIPp's own CPU per
+# call at that step (it shares the cores, so it bounds the highest rate too). Then
 # memory: 100,000 bindings, and 5,000 idle TLS connections (--tls-idle N; 0 or
 # --no-tls-memory skips them). One command:
 #
