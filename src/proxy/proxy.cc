@@ -142,6 +142,7 @@ struct Proxy::State {
   std::unordered_map<txn::ClientTxnId, txn::ServerTxnId> accepted;
   std::deque<Accepted> accepted_order;
   sip::Message scratch;
+  std::string via_scratch;  // a Via value being built for the editor (which copies it)
 
   // ---- small helpers
 
@@ -296,7 +297,7 @@ struct Proxy::State {
   // The request for one branch: Request-URI, Route, Max-Forwards, our Via, Record-Route,
   // identity headers (RFC 3261 §16.6).
   std::string build_branch(const sip::Message& request, const Target& target, const Edits& e,
-                           const Flow& arrival, std::string* branch_out) {
+                           const Flow& arrival, txn::Branch* branch_out) {
     sip::MessageEditor ed(request);
     if (!target.uri.empty()) ed.set_request_uri(target.uri);
     for (std::size_t i = 0; i < e.our_routes; ++i) ed.pop_route();
@@ -308,19 +309,20 @@ struct Proxy::State {
       // RFC 3261 §18.2.1, RFC 3581 §4: the sender's Via gets the address and port its request
       // came from, so the responses relayed back tell a phone behind NAT its mapping.
       const std::string address = arrival.remote.address_string();
-      const std::string previous =
-          sip::via_with_received(request.via.front(), {address, arrival.remote.port});
+      std::string& previous = via_scratch;  // the editor copies what it is given
+      previous.clear();
+      sip::append_via_with_received(previous, request.via.front(), {address, arrival.remote.port});
       ed.pop_via();
       ed.push_via(previous);
     }
-    std::string branch = txn.new_branch();
-    std::string via;
-    via.reserve(80 + branch.size());
+    const txn::Branch branch = txn.new_branch();
+    std::string& via = via_scratch;
+    via.clear();
     via.append("SIP/2.0/").append(via_transport(target.flow.protocol)).append(" ");
     append_sent_by(via, target.flow);
     via.append(";branch=").append(branch).append(";rport");
     ed.push_via(via);
-    if (branch_out != nullptr) *branch_out = std::move(branch);
+    if (branch_out != nullptr) *branch_out = branch;
     if (!e.token.empty()) {
       // RFC 5658: two entries when the request changes transport or interface on its way
       // through; the top one faces the callee, the other the caller.
@@ -349,7 +351,7 @@ struct Proxy::State {
   // bytes are not parsed again.
   bool send_branch(Context& ctx, std::size_t index, const sip::Message& request,
                    const Target& target, const Edits& e, const Flow& arrival) {
-    std::string branch;
+    txn::Branch branch;
     std::string bytes = build_branch(request, target, e, arrival, &branch);
     Branch& b = ctx.branches[index];
     // The client transaction takes the bytes. A trunk's branch keeps a copy too, for the
@@ -898,10 +900,10 @@ void Proxy::end_call(const Dialog& d) {
   const auto bye = [&](const Flow& to_flow, const std::string& target, const std::string& from,
                        const std::string& to, std::uint32_t cseq) {
     if (target.empty()) return;
-    const std::string branch = s.txn.new_branch();
+    const txn::Branch branch = s.txn.new_branch();
     std::string m = "BYE " + target + " SIP/2.0\r\n";
     m += "Via: SIP/2.0/" + std::string(via_transport(to_flow.protocol)) + " " +
-         s.sent_by(to_flow) + ";branch=" + branch + ";rport\r\n";
+         s.sent_by(to_flow) + ";branch=" + std::string(branch.view()) + ";rport\r\n";
     m += "Max-Forwards: 70\r\n";
     m += "From: " + from + "\r\n";
     m += "To: " + to + "\r\n";

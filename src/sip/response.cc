@@ -74,7 +74,8 @@ void append_header(std::string& out, std::string_view name, std::string_view val
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
-// The Via element with RFC 3261 §18.2.1 received and RFC 3581 rport filled in, appended.
+}  // namespace
+
 void append_via_with_received(std::string& out, const Via& via, const ReceivedFrom& from) {
   // Copy the element, dropping any received/rport it carries; they are re-added below.
   const std::string_view text = via.text;
@@ -95,6 +96,8 @@ void append_via_with_received(std::string& out, const Via& via, const ReceivedFr
   }
 }
 
+namespace {
+
 // The top Via with received and rport filled in.
 void append_top_via(std::string& out, const Via& via, const ReceivedFrom& from) {
   out.append("Via: ");
@@ -103,14 +106,6 @@ void append_top_via(std::string& out, const Via& via, const ReceivedFrom& from) 
 }
 
 }  // namespace
-
-std::string via_with_received(const Via& via, const ReceivedFrom& from) {
-  std::string out;
-  // One allocation: the element, received=<address> and rport=<port> at most.
-  out.reserve(via.text.size() + from.address.size() + 24);
-  append_via_with_received(out, via, from);
-  return out;
-}
 
 std::string_view reason_phrase(int code) {
   for (const Reason& r : kReasons) {

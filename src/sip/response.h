@@ -22,10 +22,10 @@ struct ReceivedFrom {
   std::uint16_t port = 0;
 };
 
-// `via` (one Via value) with RFC 3261 §18.2.1 received and RFC 3581 rport filled in from
-// `from`, any it carried replaced: the top Via of a response built here, and the sender's Via
-// a proxy forwards (§16.6), so that the responses it relays carry them too.
-std::string via_with_received(const Via& via, const ReceivedFrom& from);
+// Appends `via` (one Via value) with RFC 3261 §18.2.1 received and RFC 3581 rport filled in
+// from `from`, any it carried replaced: the top Via of a response built here, and the sender's
+// Via a proxy forwards (§16.6), so that the responses it relays carry them too.
+void append_via_with_received(std::string& out, const Via& via, const ReceivedFrom& from);
 
 struct ResponseSpec {
   int code = 200;

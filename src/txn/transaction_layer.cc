@@ -636,10 +636,12 @@ struct TransactionLayer::State {
 
   // ---- branches
 
-  std::string new_branch() {
+  Branch new_branch() {
     const std::uint64_t n = ++branch_counter;
-    // "z9hG4bKsw<worker>.<counter hex>.<16 hex digits keyed hash of the counter>"
-    char buf[64];
+    // "z9hG4bKsw<worker>.<counter hex>.<16 hex digits keyed hash of the counter>": at most
+    // 9 + 5 + 1 + 16 + 1 + 16 characters.
+    static_assert(kCookie.size() + kOurs.size() + 5 + 1 + 16 + 1 + 16 <= Branch::kMaxSize);
+    char buf[Branch::kMaxSize];
     char* p = std::copy(kCookie.begin(), kCookie.end(), buf);
     p = std::copy(kOurs.begin(), kOurs.end(), p);
     p = std::to_chars(p, buf + sizeof buf, worker).ptr;
@@ -651,7 +653,7 @@ struct TransactionLayer::State {
     const std::uint64_t mac = branch_hash(std::string_view(counter, sizeof n));
     static constexpr char kHex[] = "0123456789abcdef";
     for (int shift = 60; shift >= 0; shift -= 4) *p++ = kHex[(mac >> shift) & 0xf];
-    return std::string(buf, p);
+    return Branch(std::string_view(buf, static_cast<std::size_t>(p - buf)));
   }
 };
 
@@ -703,7 +705,7 @@ void TransactionLayer::connection_closed(std::uint64_t connection) {
   state_->connection_closed(connection);
 }
 
-std::string TransactionLayer::new_branch() {
+Branch TransactionLayer::new_branch() {
   return state_->new_branch();
 }
 

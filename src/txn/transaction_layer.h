@@ -6,7 +6,10 @@
 // (worker_of_branch()).
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -66,6 +69,23 @@ class TransactionUser {
   // Timer B or F fired, or the transport failed: the request got no final response. Also for
   // a cancelled INVITE that got no final response within 64*T1 of the CANCEL (RFC 3261 §9.1).
   virtual void on_client_timeout(ClientTxnId id) = 0;
+};
+
+// A branch new_branch() made, kept inline: at most 48 characters, no allocation.
+class Branch {
+ public:
+  static constexpr std::size_t kMaxSize = 48;
+  Branch() = default;
+  // `text` must be at most kMaxSize characters (the longer part is dropped).
+  explicit Branch(std::string_view text) : size_(std::min(text.size(), kMaxSize)) {
+    std::copy_n(text.data(), size_, chars_.data());
+  }
+  std::string_view view() const { return {chars_.data(), size_}; }
+  operator std::string_view() const { return view(); }  // a branch reads as its text
+
+ private:
+  std::array<char, kMaxSize> chars_{};
+  std::size_t size_ = 0;
 };
 
 class TransactionLayer {
@@ -139,7 +159,7 @@ class TransactionLayer {
   // "z9hG4bKsw3.1a2b.9f8e7d6c5b4a3210". The counter makes it unique within the layer; the last
   // part is a keyed hash (SipHash, key drawn at construction) of the counter, so branches stay
   // unique across restarts and a peer that sees one cannot predict the others.
-  std::string new_branch();
+  Branch new_branch();
   // The worker that created `branch` with new_branch(), or -1 when it is not one of ours.
   static int worker_of_branch(std::string_view branch);
   // What new_branch() puts before the worker's index: "z9hG4bKsw".

@@ -698,7 +698,7 @@ TEST_F(TransactionLayerTest, Rfc2543CancelNamesItsInvite) {
 // ======================================================================= client non-INVITE
 
 TEST_F(TransactionLayerTest, ClientNonInviteUdpTimerEDoublesToT2AndTimerFTimesOut) {
-  const Req options{.method = "OPTIONS", .branch = layer.new_branch()};
+  const Req options{.method = "OPTIONS", .branch = std::string(layer.new_branch())};
   const ClientTxnId id = Send(options);
   ASSERT_NE(id, 0u);
   timers.advance(k64T1 - 1ms);
@@ -717,7 +717,7 @@ TEST_F(TransactionLayerTest, ClientNonInviteUdpTimerEDoublesToT2AndTimerFTimesOu
 }
 
 TEST_F(TransactionLayerTest, ClientNonInviteProceedingRetransmitsEveryT2ThenCompletedTimerK) {
-  const Req bye{.method = "BYE", .branch = layer.new_branch()};
+  const Req bye{.method = "BYE", .branch = std::string(layer.new_branch())};
   const ClientTxnId id = Send(bye);
   timers.advance(600ms);  // one retransmission at 500; the next is due at 1500
   EXPECT_EQ(ReceiveResponse(Answer(bye, 100)), Outcome::kResponse);
@@ -744,7 +744,7 @@ TEST_F(TransactionLayerTest, ClientNonInviteProceedingRetransmitsEveryT2ThenComp
 }
 
 TEST_F(TransactionLayerTest, ClientNonInviteFinalWithoutProvisional) {
-  const Req msg{.method = "MESSAGE", .branch = layer.new_branch()};
+  const Req msg{.method = "MESSAGE", .branch = std::string(layer.new_branch())};
   Send(msg);
   EXPECT_EQ(ReceiveResponse(Answer(msg, 404, "n")), Outcome::kResponse);
   timers.advance(1min);
@@ -754,7 +754,7 @@ TEST_F(TransactionLayerTest, ClientNonInviteFinalWithoutProvisional) {
 }
 
 TEST_F(TransactionLayerTest, ClientNonInviteTcpNeverRetransmitsAndEndsOnFinal) {
-  const Req options{.method = "OPTIONS", .branch = layer.new_branch(), .transport = "TCP"};
+  const Req options{.method = "OPTIONS", .branch = std::string(layer.new_branch()), .transport = "TCP"};
   Send(options, Tcp());
   timers.advance(20s);
   EXPECT_EQ(SentCount("OPTIONS "), 1u);
@@ -765,7 +765,7 @@ TEST_F(TransactionLayerTest, ClientNonInviteTcpNeverRetransmitsAndEndsOnFinal) {
 }
 
 TEST_F(TransactionLayerTest, ClientNonInviteTcpTimerFStillRuns) {
-  const Req options{.method = "OPTIONS", .branch = layer.new_branch(), .transport = "TCP"};
+  const Req options{.method = "OPTIONS", .branch = std::string(layer.new_branch()), .transport = "TCP"};
   const ClientTxnId id = Send(options, Tcp());
   timers.advance(k64T1);
   ASSERT_EQ(user.events.size(), 1u);
@@ -777,7 +777,7 @@ TEST_F(TransactionLayerTest, ClientNonInviteTcpTimerFStillRuns) {
 // =========================================================================== client INVITE
 
 TEST_F(TransactionLayerTest, ClientInviteUdpTimerADoublesAndTimerBTimesOut) {
-  const Req invite{.branch = layer.new_branch()};
+  const Req invite{.branch = std::string(layer.new_branch())};
   const ClientTxnId id = Send(invite);
   timers.advance(k64T1 - 1ms);
   // Timer A doubles without the T2 cap.
@@ -793,7 +793,7 @@ TEST_F(TransactionLayerTest, ClientInviteUdpTimerADoublesAndTimerBTimesOut) {
 }
 
 TEST_F(TransactionLayerTest, ClientInviteTcpHasNoTimerAButTimerB) {
-  const Req invite{.branch = layer.new_branch(), .transport = "TCP"};
+  const Req invite{.branch = std::string(layer.new_branch()), .transport = "TCP"};
   Send(invite, Tcp());
   timers.advance(k64T1);
   EXPECT_EQ(SentCount("INVITE "), 1u);
@@ -802,7 +802,7 @@ TEST_F(TransactionLayerTest, ClientInviteTcpHasNoTimerAButTimerB) {
 }
 
 TEST_F(TransactionLayerTest, ClientInviteProvisionalStopsTimersAAndB) {
-  const Req invite{.branch = layer.new_branch()};
+  const Req invite{.branch = std::string(layer.new_branch())};
   const ClientTxnId id = Send(invite);
   timers.advance(700ms);
   EXPECT_EQ(ReceiveResponse(Answer(invite, 100)), Outcome::kResponse);
@@ -819,7 +819,7 @@ TEST_F(TransactionLayerTest, ClientInviteProvisionalStopsTimersAAndB) {
 }
 
 TEST_F(TransactionLayerTest, ClientInvite2xxAndItsRetransmissionsAreAllReported) {
-  const Req invite{.branch = layer.new_branch()};
+  const Req invite{.branch = std::string(layer.new_branch())};
   const ClientTxnId id = Send(invite);
   EXPECT_EQ(ReceiveResponse(Answer(invite, 180, "a")), Outcome::kResponse);
   EXPECT_EQ(ReceiveResponse(Answer(invite, 200, "a")), Outcome::kResponse);
@@ -842,7 +842,7 @@ TEST_F(TransactionLayerTest, ClientInvite2xxAndItsRetransmissionsAreAllReported)
 }
 
 TEST_F(TransactionLayerTest, ClientInviteNon2xxIsAckedAndCompletedAbsorbsRetransmissions) {
-  const Req invite{.branch = layer.new_branch()};
+  const Req invite{.branch = std::string(layer.new_branch())};
   Send(invite);
   timers.advance(100ms);
   EXPECT_EQ(ReceiveResponse(Answer(invite, 486, "busy")), Outcome::kResponse);
@@ -874,7 +874,7 @@ TEST_F(TransactionLayerTest, ClientInviteNon2xxIsAckedAndCompletedAbsorbsRetrans
 }
 
 TEST_F(TransactionLayerTest, ClientInviteTcpNon2xxIsAckedAndEndsAtOnce) {
-  const Req invite{.branch = layer.new_branch(), .transport = "TCP"};
+  const Req invite{.branch = std::string(layer.new_branch()), .transport = "TCP"};
   Send(invite, Tcp());
   EXPECT_EQ(ReceiveResponse(Answer(invite, 603, "d"), Tcp()), Outcome::kResponse);
   EXPECT_EQ(SentCount("ACK "), 1u);
@@ -884,9 +884,9 @@ TEST_F(TransactionLayerTest, ClientInviteTcpNon2xxIsAckedAndEndsAtOnce) {
 }
 
 TEST_F(TransactionLayerTest, ClientResponsesMatchByBranchAndCSeqMethod) {
-  const Req invite{.branch = layer.new_branch()};
+  const Req invite{.branch = std::string(layer.new_branch())};
   Send(invite);
-  EXPECT_EQ(ReceiveResponse(Answer(Req{.branch = layer.new_branch()}, 200, "x")),
+  EXPECT_EQ(ReceiveResponse(Answer(Req{.branch = std::string(layer.new_branch())}, 200, "x")),
             Outcome::kStrayResponse);
   // Same branch, other CSeq method (a CANCEL of ours would be a transaction of its own).
   EXPECT_EQ(ReceiveResponse(Answer(Req{.method = "CANCEL", .branch = invite.branch}, 200, "x")),
@@ -895,11 +895,11 @@ TEST_F(TransactionLayerTest, ClientResponsesMatchByBranchAndCSeqMethod) {
 }
 
 TEST_F(TransactionLayerTest, SendRequestRefusesADuplicateBranchAndSendsAckWithoutTransaction) {
-  const Req invite{.branch = layer.new_branch()};
+  const Req invite{.branch = std::string(layer.new_branch())};
   EXPECT_NE(Send(invite), 0u);
   EXPECT_EQ(Send(invite), 0u);
   EXPECT_EQ(SentCount("INVITE "), 1u);
-  EXPECT_EQ(Send(Req{.method = "ACK", .branch = layer.new_branch(), .to_tag = "x"}), 0u);
+  EXPECT_EQ(Send(Req{.method = "ACK", .branch = std::string(layer.new_branch()), .to_tag = "x"}), 0u);
   EXPECT_EQ(SentCount("ACK "), 1u);
   EXPECT_EQ(layer.client_transactions(), 1u);
   timers.advance(k64T1);
@@ -909,7 +909,7 @@ TEST_F(TransactionLayerTest, SendRequestRefusesADuplicateBranchAndSendsAckWithou
 // ======================================================================== cancel() (§9.1)
 
 TEST_F(TransactionLayerTest, CancelAfterProvisionalSendsCancelInItsOwnTransaction) {
-  const Req invite{.branch = layer.new_branch()};
+  const Req invite{.branch = std::string(layer.new_branch())};
   const ClientTxnId id = Send(invite);
   ReceiveResponse(Answer(invite, 180, "r"));
   ASSERT_TRUE(layer.cancel(id));
@@ -946,7 +946,7 @@ TEST_F(TransactionLayerTest, CancelAfterProvisionalSendsCancelInItsOwnTransactio
 }
 
 TEST_F(TransactionLayerTest, CancelBeforeProvisionalWaitsForOne) {
-  const Req invite{.branch = layer.new_branch()};
+  const Req invite{.branch = std::string(layer.new_branch())};
   const ClientTxnId id = Send(invite);
   ASSERT_TRUE(layer.cancel(id));
   timers.advance(1s);
@@ -958,7 +958,7 @@ TEST_F(TransactionLayerTest, CancelBeforeProvisionalWaitsForOne) {
 }
 
 TEST_F(TransactionLayerTest, CancelWishIsDroppedWhenAFinalComesFirst) {
-  const Req invite{.branch = layer.new_branch()};
+  const Req invite{.branch = std::string(layer.new_branch())};
   const ClientTxnId id = Send(invite);
   ASSERT_TRUE(layer.cancel(id));
   EXPECT_EQ(ReceiveResponse(Answer(invite, 486, "b")), Outcome::kResponse);
@@ -970,7 +970,7 @@ TEST_F(TransactionLayerTest, CancelWishIsDroppedWhenAFinalComesFirst) {
 }
 
 TEST_F(TransactionLayerTest, CancelledInviteWithoutFinalTimesOutAfter64T1) {
-  const Req invite{.branch = layer.new_branch(), .transport = "TCP"};
+  const Req invite{.branch = std::string(layer.new_branch()), .transport = "TCP"};
   const ClientTxnId id = Send(invite, Tcp());
   ReceiveResponse(Answer(invite, 180, "r"), Tcp());
   timers.advance(1min);
@@ -988,7 +988,7 @@ TEST_F(TransactionLayerTest, CancelledInviteWithoutFinalTimesOutAfter64T1) {
 }
 
 TEST_F(TransactionLayerTest, CancelOnlyForClientInvites) {
-  const ClientTxnId options = Send(Req{.method = "OPTIONS", .branch = layer.new_branch()});
+  const ClientTxnId options = Send(Req{.method = "OPTIONS", .branch = std::string(layer.new_branch())});
   EXPECT_FALSE(layer.cancel(options));
   EXPECT_FALSE(layer.cancel(0));
   EXPECT_FALSE(layer.cancel(options + 100));
@@ -996,7 +996,7 @@ TEST_F(TransactionLayerTest, CancelOnlyForClientInvites) {
 }
 
 TEST_F(TransactionLayerTest, TuMayCancelFromInsideOnResponse) {
-  const Req invite{.branch = layer.new_branch()};
+  const Req invite{.branch = std::string(layer.new_branch())};
   Send(invite);
   user.response_hook = [&](ClientTxnId id, const sip::Message& response) {
     if (response.status_code == 180) {
@@ -1010,16 +1010,16 @@ TEST_F(TransactionLayerTest, TuMayCancelFromInsideOnResponse) {
 // ===================================================================== connection_closed
 
 TEST_F(TransactionLayerTest, ConnectionClosedFailsPendingClientsAndEndsServers) {
-  const ClientTxnId calling = Send(Req{.branch = layer.new_branch(), .transport = "TCP"}, Tcp(7));
-  const Req proceeding_req{.method = "SUBSCRIBE", .branch = layer.new_branch(), .transport = "TCP"};
+  const ClientTxnId calling = Send(Req{.branch = std::string(layer.new_branch()), .transport = "TCP"}, Tcp(7));
+  const Req proceeding_req{.method = "SUBSCRIBE", .branch = std::string(layer.new_branch()), .transport = "TCP"};
   const ClientTxnId proceeding = Send(proceeding_req, Tcp(7));
   ReceiveResponse(Answer(proceeding_req, 100), Tcp(7));
-  const Req accepted_req{.branch = layer.new_branch(), .transport = "TCP"};
+  const Req accepted_req{.branch = std::string(layer.new_branch()), .transport = "TCP"};
   const ClientTxnId accepted = Send(accepted_req, Tcp(7));
   ReceiveResponse(Answer(accepted_req, 200, "x"), Tcp(7));
   const ClientTxnId other_conn =
-      Send(Req{.branch = layer.new_branch(), .transport = "TCP"}, Tcp(8));
-  const ClientTxnId udp = Send(Req{.branch = layer.new_branch()});
+      Send(Req{.branch = std::string(layer.new_branch()), .transport = "TCP"}, Tcp(8));
+  const ClientTxnId udp = Send(Req{.branch = std::string(layer.new_branch())});
   const ServerTxnId server = NewServer(Req{.branch = "z9hG4bKsrv", .transport = "TCP"}, Tcp(7));
   NewServer(Req{.branch = "z9hG4bKsrv2", .transport = "TCP"}, Tcp(8));
   EXPECT_EQ(layer.client_transactions(), 5u);
@@ -1044,9 +1044,9 @@ TEST_F(TransactionLayerTest, ConnectionClosedFailsPendingClientsAndEndsServers) 
 }
 
 TEST_F(TransactionLayerTest, TuMaySendFromInsideOnClientTimeout) {
-  const Req first{.method = "OPTIONS", .branch = layer.new_branch(), .transport = "TCP"};
+  const Req first{.method = "OPTIONS", .branch = std::string(layer.new_branch()), .transport = "TCP"};
   Send(first, Tcp(7));
-  const Req retry{.method = "OPTIONS", .branch = layer.new_branch(), .transport = "TCP"};
+  const Req retry{.method = "OPTIONS", .branch = std::string(layer.new_branch()), .transport = "TCP"};
   user.timeout_hook = [&](ClientTxnId) {
     Parsed p(retry);
     EXPECT_NE(layer.send_request(p.msg, p.bytes, Tcp(9)), 0u);
@@ -1062,23 +1062,23 @@ TEST_F(TransactionLayerTest, TuMaySendFromInsideOnClientTimeout) {
 TEST_F(TransactionLayerTest, NewBranchIsUniqueAndCarriesTheWorker) {
   std::set<std::string> seen;
   for (int i = 0; i < 20000; ++i) {
-    const std::string b = layer.new_branch();
+    const std::string b = std::string(layer.new_branch());
     ASSERT_TRUE(b.starts_with("z9hG4bKsw3.")) << b;
     ASSERT_EQ(TransactionLayer::worker_of_branch(b), 3) << b;
     ASSERT_TRUE(seen.insert(b).second) << b;
   }
   // Another layer for the same worker (a restart) makes other branches.
   TransactionLayer again(3, t, timers, sender, user);
-  for (int i = 0; i < 100; ++i) EXPECT_FALSE(seen.contains(again.new_branch()));
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(seen.contains(std::string(again.new_branch())));
   // And the branch parses as an RFC 3261 one.
-  Parsed p(Req{.branch = layer.new_branch()});
+  Parsed p(Req{.branch = std::string(layer.new_branch())});
   EXPECT_TRUE(p.msg.via.front().rfc3261_branch());
 }
 
 TEST_F(TransactionLayerTest, WorkerOfBranchRoundTripsAndRejectsForeignBranches) {
   for (const int worker : {0, 1, 42, 65535}) {
     TransactionLayer l(static_cast<std::uint16_t>(worker), t, timers, sender, user);
-    EXPECT_EQ(TransactionLayer::worker_of_branch(l.new_branch()), worker);
+    EXPECT_EQ(TransactionLayer::worker_of_branch(std::string(l.new_branch())), worker);
   }
   EXPECT_EQ(TransactionLayer::worker_of_branch("z9hG4bKsw3.1a2b.9f8e7d6c5b4a3210"), 3);
   for (const std::string_view foreign :
@@ -1105,11 +1105,11 @@ TEST_F(TransactionLayerTest, EverythingEndsAndEveryTimerIsCancelled) {
     const Req opt{.method = "OPTIONS", .branch = "z9hG4bKo" + n};
     Parsed q(opt);
     ASSERT_TRUE(layer.respond(NewServer(opt), 200, Response(q.msg, 200, "t")));
-    const Req out{.branch = layer.new_branch()};
+    const Req out{.branch = std::string(layer.new_branch())};
     Send(out);
     if (i % 3 == 0) ReceiveResponse(Answer(out, 180, "r"));
     if (i % 3 == 1) ReceiveResponse(Answer(out, 500, "r"));
-    Send(Req{.method = "NOTIFY", .branch = layer.new_branch()});
+    Send(Req{.method = "NOTIFY", .branch = std::string(layer.new_branch())});
   }
   EXPECT_GT(timers.pending(), 0u);
   timers.advance(1min);
@@ -1122,7 +1122,7 @@ TEST_F(TransactionLayerTest, EverythingEndsAndEveryTimerIsCancelled) {
 TEST_F(TransactionLayerTest, DestroyingTheLayerCancelsItsTimers) {
   {
     TransactionLayer l(1, t, timers, sender, user);
-    Parsed p(Req{.branch = l.new_branch()});
+    Parsed p(Req{.branch = std::string(l.new_branch())});
     l.send_request(p.msg, p.bytes, Udp());
     Parsed q(Req{.method = "OPTIONS"});
     l.receive_request(q.msg, Udp());
