@@ -158,16 +158,6 @@ std::uint32_t ms(Duration d) {
   return static_cast<std::uint32_t>(std::clamp<Duration::rep>(d.count(), 0, 0x7fffffff));
 }
 
-// The matching keys are hashed with a keyed hash (base::KeyedHash): a peer chooses them
-// (branch, sent-by), and with a fixed hash an attacker could send requests whose keys all
-// collide and turn every lookup into a list walk. Another key makes the unpredictable part of
-// our branches, so a peer that sees one branch cannot guess the others (and forge responses
-// to them).
-struct KeyHash {
-  const base::KeyedHash* hash;
-  std::uint64_t operator()(std::string_view s) const { return (*hash)(s); }
-};
-
 bool is_lower_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
@@ -190,14 +180,17 @@ struct TransactionLayer::State {
   TransactionUser& user;
 
   std::uint64_t branch_counter = 0;
-  const base::KeyedHash branch_hash;  // the hashed part of our branches
-  const base::KeyedHash key_hash;     // the hash of the key maps
+  // The unpredictable part of our branches, so a peer that sees one branch cannot guess the
+  // others (and forge responses to them).
+  const base::KeyedHash branch_hash;
 
-  // Kinds 0 and 1: a server and a client transaction never share an id.
-  using ServerTable = TxnTable<ServerTxn, KeyHash>;
-  using ClientTable = TxnTable<ClientTxn, KeyHash>;
-  ServerTable servers{0, KeyHash{&key_hash}};
-  ClientTable clients{1, KeyHash{&key_hash}};
+  // Kinds 0 and 1: a server and a client transaction never share an id. Each table hashes its
+  // keys under a key of its own: a peer chooses them (branch, sent-by), and with a fixed hash an
+  // attacker could send requests whose keys all collide and turn every lookup into a list walk.
+  using ServerTable = TxnTable<ServerTxn, base::KeyedHash>;
+  using ClientTable = TxnTable<ClientTxn, base::KeyedHash>;
+  ServerTable servers{0, base::KeyedHash()};
+  ClientTable clients{1, base::KeyedHash()};
 
   std::string key;       // scratch for building a key to look up
   sip::Message scratch;  // parse of our own stored bytes (ACK/CANCEL building, To tags)
