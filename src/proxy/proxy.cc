@@ -142,7 +142,7 @@ struct Proxy::State {
   std::unordered_map<txn::ClientTxnId, txn::ServerTxnId> accepted;
   std::deque<Accepted> accepted_order;
   sip::Message scratch;
-  std::string via_scratch;  // a Via value being built for the editor (which copies it)
+  std::string via_scratch;  // build_branch()'s Vias, kept for its capacity
 
   // ---- small helpers
 
@@ -305,18 +305,17 @@ struct Proxy::State {
       ed.set_header_value(sip::HeaderId::kMaxForwards,
                           std::to_string(request.max_forwards < 0 ? 70 : request.max_forwards - 1));
     }
+    std::string& via = via_scratch;  // each Via is built here in turn: push_via() copies it
     if (!request.via.empty()) {
       // RFC 3261 §18.2.1, RFC 3581 §4: the sender's Via gets the address and port its request
       // came from, so the responses relayed back tell a phone behind NAT its mapping.
       const std::string address = arrival.remote.address_string();
-      std::string& previous = via_scratch;  // the editor copies what it is given
-      previous.clear();
-      sip::append_via_with_received(previous, request.via.front(), {address, arrival.remote.port});
+      via.clear();
+      sip::append_via_with_received(via, request.via.front(), {address, arrival.remote.port});
       ed.pop_via();
-      ed.push_via(previous);
+      ed.push_via(via);
     }
     const txn::Branch branch = txn.new_branch();
-    std::string& via = via_scratch;
     via.clear();
     via.append("SIP/2.0/").append(via_transport(target.flow.protocol)).append(" ");
     append_sent_by(via, target.flow);
