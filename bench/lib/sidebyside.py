@@ -598,8 +598,8 @@ def wait_reaped(p, timeout):
     """Waits up to `timeout` seconds for p to end; its CPU seconds (reap()), or None."""
     deadline = time.time() + timeout
     while True:
-        cpu = reap(p)
-        if cpu is not None or p.returncode is not None or time.time() >= deadline:
+        cpu = reap(p)  # sets p.returncode once p has ended
+        if p.returncode is not None or time.time() >= deadline:
             return cpu
         time.sleep(0.05)
 
