@@ -10,19 +10,18 @@
 // reads one or two neighbouring entries and, at most, compares the full key of a transaction
 // whose 64-bit hash matched.
 //
-// An id names its slot and the slot's generation, so a stale id (a timer, an answer that comes
-// back from the store after the transaction ended) finds nothing instead of a newer
-// transaction in the same slot.
+// The transactions live in a base::SlotPool: an id names its slot and the slot's generation, so
+// a stale id (a timer, an answer that comes back from the store after the transaction ended)
+// finds nothing instead of a newer transaction in the same slot, and the slots of a load peak
+// are freed once the load falls.
 #pragma once
 
 #include <cstdint>
-#include <memory>
-#include <stdexcept>
 #include <string_view>
 #include <utility>
-#include <vector>
 
 #include "base/flat_index.h"
+#include "base/slot_pool.h"
 
 namespace txn {
 
@@ -53,10 +52,8 @@ class TxnTable {
   // The transaction `id` names, or nullptr when it has ended.
   Txn* get(Id id) {
     if ((id & (std::uint64_t{1} << kSlotBits)) != kind_) return nullptr;
-    const std::uint64_t n = slot_of(id);
-    if (n >= slots_) return nullptr;
-    Slot& s = slot(n);
-    return s.id == id ? &s.txn : nullptr;
+    Slot* s = slots_.find(slot_of(id), static_cast<std::uint32_t>(id >> (kSlotBits + 1)));
+    return s != nullptr ? &s->txn : nullptr;
   }
 
   // The transaction whose key is `key` and false, or else a new one with that key and true.
@@ -65,83 +62,63 @@ class TxnTable {
   std::pair<Found, bool> insert(std::string_view key) {
     const std::uint64_t h = hash_(key);
     if (const Found existing = find(key, h)) return {existing, false};
-    std::uint64_t n;
-    if (!free_.empty()) {
-      n = free_.back();
-      free_.pop_back();
-    } else {
-      if (slots_ == kMaxSlots) throw std::length_error("transaction table full");
-      if ((slots_ & (kChunk - 1)) == 0) chunks_.push_back(std::make_unique<Slot[]>(kChunk));
-      n = slots_++;
-    }
-    Slot& s = slot(n);
-    s.id = (std::uint64_t{s.generation} << (kSlotBits + 1)) | kind_ | n;
-    s.hash = h;
-    // Through a pointer: with s.txn.key assigned directly, g++ 12 at -O2 took the returned
+    const auto slot = slots_.acquire();
+    slot.value.hash = h;
+    const Id id = make_id(slot.index, slot.generation);
+    // Through a pointer: with the key assigned directly, g++ 12 at -O2 took the returned
     // pointer for one to the key and warned falsely (-Wstringop-overflow) in the callers.
-    Txn* const txn = &s.txn;
+    Txn* const txn = &slot.value.txn;
     txn->key = key;
-    index_.insert(s.hash, s.id);
-    return {Found{s.id, txn}, true};
+    index_.insert(h, id);
+    return {Found{id, txn}, true};
   }
 
-  // Ends the transaction `id` (which must exist): its slot is cleared for reuse.
+  // Ends the transaction `id` (which must exist): its slot is cleared for reuse, its strings
+  // freed (base::SlotPool::release).
   void erase(Id id) {
-    const std::uint64_t n = slot_of(id);
-    Slot& s = slot(n);
-    index_.erase(index_.find(s.hash, [id](Id candidate) { return candidate == id; }));
-    // Destroyed and made anew, not assigned `Txn{}`: assignment would keep the strings'
-    // buffers (libstdc++ keeps a string's capacity when what it is assigned is short), so a free
-    // slot would hold its last response or request until reused; after a load peak, every
-    // slot's.
-    std::destroy_at(&s.txn);
-    std::construct_at(&s.txn);
-    s.id = 0;
-    s.generation = s.generation == kMaxGeneration ? 1 : s.generation + 1;
-    free_.push_back(static_cast<std::uint32_t>(n));
+    const std::uint32_t n = slot_of(id);
+    index_.erase(index_.find(slots_[n].hash, [id](Id candidate) { return candidate == id; }));
+    slots_.release(n);
   }
 
   std::size_t size() const { return index_.size(); }
 
+  // Transaction slots allocated now, in chunks of base::SlotPool<>::kChunk (for the tests).
+  std::size_t chunks_held() const { return slots_.chunks_held(); }
+
   // Calls f(id, txn) for every transaction; f must not insert or erase.
   template <typename F>
   void for_each(F&& f) {
-    for (std::uint64_t n = 0; n < slots_; ++n) {
-      Slot& s = slot(n);
-      if (s.id != 0) f(s.id, s.txn);
-    }
+    slots_.for_each([&](std::uint32_t n, Slot& s) { f(make_id(n, slots_.generation(n)), s.txn); });
   }
 
  private:
   static constexpr unsigned kSlotBits = 28;  // then the kind bit, then the generation
-  static constexpr std::uint64_t kMaxSlots = std::uint64_t{1} << kSlotBits;
-  // Ids stay below 2^62: the layer's timers keep two more bits beside an id.
-  static constexpr std::uint32_t kMaxGeneration = 0xffffffffu;
-  static constexpr std::uint64_t kChunk = 1024;  // slots per allocation
+  static_assert(base::SlotPool<int>::kMaxSlots == std::uint64_t{1} << kSlotBits);
+  // Ids stay below 2^61: the layer's timers keep two more bits beside an id.
   static constexpr std::size_t kMinCapacity = 64;
 
   struct Slot {
-    Id id = 0;  // 0: free
-    std::uint64_t hash = 0;
-    std::uint32_t generation = 1;
+    std::uint64_t hash = 0;  // of the key, to find the index entry when erased
     Txn txn;
   };
-  static std::uint64_t slot_of(Id id) { return id & (kMaxSlots - 1); }
+  static std::uint32_t slot_of(Id id) {
+    return static_cast<std::uint32_t>(id & ((std::uint64_t{1} << kSlotBits) - 1));
+  }
+  Id make_id(std::uint32_t n, std::uint32_t generation) const {
+    return (std::uint64_t{generation} << (kSlotBits + 1)) | kind_ | n;
+  }
 
   Found find(std::string_view key, std::uint64_t h) {
-    const auto* e = index_.find(h, [&](Id id) { return slot(slot_of(id)).txn.key == key; });
+    const auto* e = index_.find(h, [&](Id id) { return slots_[slot_of(id)].txn.key == key; });
     if (e == nullptr) return {};
-    Slot& s = slot(slot_of(e->value));
-    return {s.id, &s.txn};
+    return {e->value, &slots_[slot_of(e->value)].txn};
   }
-  Slot& slot(std::uint64_t n) { return chunks_[n / kChunk][n % kChunk]; }
 
   const std::uint64_t kind_;
   Hash hash_;
-  std::vector<std::unique_ptr<Slot[]>> chunks_;
-  std::uint64_t slots_ = 0;          // slots ever made (the free ones included)
-  std::vector<std::uint32_t> free_;  // most recently freed last: reused first, still cached
-  base::FlatIndex<Id> index_;        // the live transactions' ids by their keys' hashes
+  base::SlotPool<Slot> slots_;  // the transactions, lowest slot first
+  base::FlatIndex<Id> index_;   // the live transactions' ids by their keys' hashes
 };
 
 }  // namespace txn

@@ -95,6 +95,30 @@ TEST(TxnTableTest, TwoKindsNeverShareAnId) {
   EXPECT_EQ(clients.get(c.id), c.txn);
 }
 
+TEST(TxnTableTest, APeaksSlotsAreFreedWhenTheLoadFalls) {
+  // A minute of a REGISTER flood leaves hundreds of thousands of transactions for 32 s each;
+  // once they end, the table must not keep their slots for the rest of the server's life.
+  TxnTable<Txn, Good> table(0, Good{});
+  std::vector<TxnTable<Txn, Good>::Id> ids;
+  for (int i = 0; i < 50000; ++i) ids.push_back(table.insert("peak" + std::to_string(i)).first.id);
+  const std::size_t peak = table.chunks_held();
+  EXPECT_GE(peak, 48u);
+  // The quieter load that follows: new transactions while the peak's end, oldest first.
+  std::vector<TxnTable<Txn, Good>::Id> quiet;
+  for (int i = 0; i < 50000; ++i) {
+    table.erase(ids[i]);
+    if (i % 50 == 0) quiet.push_back(table.insert("quiet" + std::to_string(i)).first.id);
+    if (quiet.size() > 100) {
+      table.erase(quiet.front());
+      quiet.erase(quiet.begin());
+    }
+  }
+  EXPECT_EQ(table.size(), quiet.size());
+  EXPECT_LE(table.chunks_held(), 2u);  // the quiet load's and one empty kept
+  for (auto id : ids) EXPECT_EQ(table.get(id), nullptr);
+  for (auto id : quiet) EXPECT_NE(table.get(id), nullptr);
+}
+
 TEST(TxnTableTest, TransactionsStayPutWhileOthersComeAndGo) {
   TxnTable<Txn, Good> table(0, Good{});
   Txn* first = table.insert("first").first.txn;
