@@ -10,8 +10,10 @@
 //
 // Layout: kBuckets buckets of (due tick, id) entries, a timer in bucket due % kBuckets; a timer
 // due more than kBuckets ticks ahead waits in its bucket until its revolution comes. The
-// callbacks live in slots addressed by id (index and generation), so cancel() frees the slot at
-// once and the bucket entry, found stale when its tick comes, is dropped then.
+// callbacks live in a base::SlotPool, addressed by id (index and generation), so cancel() frees
+// the slot at once and the bucket entry, found stale when its tick comes, is dropped then.
+// After a load peak the pool frees its emptied chunks, and each bucket gives back the room it
+// no longer needs when its tick comes round.
 #pragma once
 
 #include <algorithm>
@@ -20,6 +22,8 @@
 #include <optional>
 #include <utility>
 #include <vector>
+
+#include "base/slot_pool.h"
 
 namespace transport {
 
@@ -37,27 +41,17 @@ class TimerWheel {
   // advance()). Timers due in the same tick fire in the order they were started.
   Id start(Tick due, std::function<void()> fire) {
     if (due <= now_) due = now_ + 1;
-    std::uint32_t n;
-    if (!free_.empty()) {
-      n = free_.back();
-      free_.pop_back();
-    } else {
-      n = static_cast<std::uint32_t>(slots_.size());
-      slots_.emplace_back();
-    }
-    Slot& s = slots_[n];
-    s.fire = std::move(fire);
-    s.id = (std::uint64_t{s.generation} << 32) | n;
-    buckets_[due % kBuckets].push_back(Entry{due, s.id});
-    ++live_;
+    const auto slot = slots_.acquire();
+    slot.value = std::move(fire);
+    const Id id = (std::uint64_t{slot.generation} << 32) | slot.index;  // generation >= 1: not 0
+    buckets_[due % kBuckets].push_back(Entry{due, id});
     if (earliest_known_ && due < earliest_) earliest_ = due;
-    return s.id;
+    return id;
   }
 
   // No-op for a timer that fired or was cancelled already.
   void cancel(Id id) {
-    Slot* s = live_slot(id);
-    if (s != nullptr) release(*s);
+    if (live(id) != nullptr) slots_.release(static_cast<std::uint32_t>(id));
   }
 
   // Fires every timer due at or before `now`, in order of due tick (a timer a callback starts
@@ -70,9 +64,10 @@ class TimerWheel {
     const bool stalled = last != now;
     for (Tick t = now_ + 1; t <= last; ++t) {
       now_ = t;
-      if (live_ == 0) break;
+      if (slots_.size() == 0) break;
       std::vector<Entry>& bucket = buckets_[t % kBuckets];
       if (bucket.empty()) continue;
+      const std::size_t held = bucket.size();
       due_.clear();
       // Entries of later revolutions stay, in their order; the due ones fire after.
       std::size_t kept = 0;
@@ -84,11 +79,14 @@ class TimerWheel {
         }
       }
       bucket.resize(kept);
+      // A bucket keeps the room of its busiest revolution; once the load has fallen to a
+      // quarter of what it holds, it gives the rest back.
+      if (bucket.capacity() > kBucketRoom && bucket.capacity() / 4 > held) bucket.shrink_to_fit();
       for (const Id id : due_) {
-        Slot* s = live_slot(id);
-        if (s == nullptr) continue;  // cancelled
-        std::function<void()> fire = std::move(s->fire);
-        release(*s);
+        std::function<void()>* f = live(id);
+        if (f == nullptr) continue;  // cancelled
+        std::function<void()> fire = std::move(*f);
+        slots_.release(static_cast<std::uint32_t>(id));
         fire();  // may start timers, even in this bucket: they are due later or next advance
       }
     }
@@ -99,7 +97,7 @@ class TimerWheel {
   // The earliest tick at which a timer is due, or nullopt when none is pending. May name the
   // tick of a timer cancelled since (the loop then wakes for nothing once).
   std::optional<Tick> next() {
-    if (live_ == 0) return std::nullopt;
+    if (slots_.size() == 0) return std::nullopt;
     if (!earliest_known_) {
       earliest_known_ = true;
       earliest_ = find_earliest();
@@ -107,14 +105,21 @@ class TimerWheel {
     return earliest_;
   }
 
-  std::size_t size() const { return live_; }  // timers pending
+  std::size_t size() const { return slots_.size(); }  // timers pending
+
+  // Memory held beyond the callbacks' own: the room of the buckets' entries, and the slots'
+  // chunks (for the tests).
+  std::size_t bucket_room() const {
+    std::size_t room = 0;
+    for (const auto& bucket : buckets_) room += bucket.capacity();
+    return room;
+  }
+  std::size_t chunks_held() const { return slots_.chunks_held(); }
 
   // Drops every timer (their callbacks are destroyed, never called).
   void clear() {
-    for (auto& bucket : buckets_) bucket.clear();
-    for (Slot& s : slots_) {
-      if (s.id != 0) release(s);
-    }
+    for (auto& bucket : buckets_) bucket = {};
+    slots_.clear();
     earliest_ = kNever;
     earliest_known_ = true;
   }
@@ -122,15 +127,11 @@ class TimerWheel {
  private:
   static constexpr Tick kBuckets = 4096;  // 41 s at the loop's 10 ms tick: SIP's 32 s fit
   static constexpr Tick kNever = ~Tick{0};
+  static constexpr std::size_t kBucketRoom = 64;  // entries a bucket may keep however idle
 
   struct Entry {
     Tick due;
     Id id;
-  };
-  struct Slot {
-    Id id = 0;  // 0: free
-    std::uint32_t generation = 1;
-    std::function<void()> fire;
   };
 
   // The first bucket ahead with an entry due in this revolution; else the earliest of all
@@ -150,19 +151,9 @@ class TimerWheel {
     return best;
   }
 
-  Slot* live_slot(Id id) {
-    const auto n = static_cast<std::uint32_t>(id);
-    if (n >= slots_.size() || slots_[n].id != id || id == 0) return nullptr;
-    return &slots_[n];
-  }
-
-  void release(Slot& s) {
-    const auto n = static_cast<std::uint32_t>(s.id);
-    s.fire = nullptr;
-    s.id = 0;
-    s.generation = s.generation == 0xffffffffu ? 1 : s.generation + 1;
-    free_.push_back(n);
-    --live_;
+  // The callback of timer `id` if it is pending.
+  std::function<void()>* live(Id id) {
+    return slots_.find(static_cast<std::uint32_t>(id), static_cast<std::uint32_t>(id >> 32));
   }
 
   Tick now_;
@@ -170,10 +161,8 @@ class TimerWheel {
   Tick earliest_ = kNever;
   bool earliest_known_ = true;
   std::vector<std::vector<Entry>> buckets_;
-  std::vector<Slot> slots_;
-  std::vector<std::uint32_t> free_;
+  base::SlotPool<std::function<void()>> slots_;  // the callbacks, by the ids' low 32 bits
   std::vector<Id> due_;  // scratch of advance()
-  std::size_t live_ = 0;
 };
 
 }  // namespace transport

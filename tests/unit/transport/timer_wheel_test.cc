@@ -123,6 +123,30 @@ TEST(TimerWheelTest, ClearDropsEveryTimer) {
   EXPECT_EQ(fired, 1);
 }
 
+TEST(TimerWheelTest, APeaksRoomIsGivenBackWhenTheLoadFalls) {
+  // A peak: 200 timers in every tick for a revolution and a half (as 32 s timers under a
+  // flood), then a quiet revolution with one timer a tick. The buckets and the slots of the
+  // peak must not stay held.
+  TimerWheel wheel(kStart);
+  TimerWheel::Tick now = kStart;
+  int fired = 0;
+  for (int t = 0; t < 6000; ++t) {
+    for (int i = 0; i < 200; ++i) wheel.start(now + 3200, [&] { ++fired; });
+    wheel.advance(++now);
+  }
+  const std::size_t peak_room = wheel.bucket_room();
+  const std::size_t peak_chunks = wheel.chunks_held();
+  EXPECT_GE(peak_room, 4096u * 200);
+  EXPECT_GE(peak_chunks, 600u);
+  for (int t = 0; t < 2 * 4096; ++t) {
+    wheel.start(now + 3200, [&] { ++fired; });
+    wheel.advance(++now);
+  }
+  EXPECT_EQ(fired, 6000 * 200 + 2 * 4096 - 3199);  // the last 3,199 are still pending
+  EXPECT_LE(wheel.bucket_room(), 4096u * 64);
+  EXPECT_LE(wheel.chunks_held(), 5u);  // the pending 3,199 and one empty chunk kept
+}
+
 // Random starts, cancels and advances against a simple model: every timer fires exactly once,
 // not before its tick, at the first advance that reaches it; next() is never after the
 // earliest pending deadline.
