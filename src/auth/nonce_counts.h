@@ -36,6 +36,9 @@ class NonceCounts {
   // First drops the entries older than the lifetime; a new key at the cap evicts the oldest.
   Result record(const Key& key, std::uint32_t nc, std::int64_t now) {
     while (size_ > 0 && now - ring_[head_].first_seen > lifetime_) pop_oldest();
+    // After a peak (a flood of authentications), the ring and the index shrink back: halved
+    // whenever an eighth or less of the ring is in use, so a ring just halved is a quarter full.
+    if (ring_.size() > kMinRing && size_ * 8 <= ring_.size()) relayout(ring_.size() / 2);
     if (const std::size_t at = find(key); at != kNone) {
       Entry& e = ring_[at];
       if (nc <= e.highest_nc) return Result::kReplay;
@@ -43,7 +46,7 @@ class NonceCounts {
       return Result::kAccepted;
     }
     if (size_ == capacity_) pop_oldest();
-    if (size_ == ring_.size()) grow();
+    if (size_ == ring_.size()) relayout(ring_.empty() ? kMinRing : ring_.size() * 2);
     const std::size_t at = (head_ + size_) & (ring_.size() - 1);
     ring_[at] = Entry{key, nc, now};
     ++size_;
@@ -54,6 +57,7 @@ class NonceCounts {
   }
 
   std::size_t size() const { return size_; }
+  std::size_t room() const { return ring_.size(); }  // entries the ring holds room for
 
  private:
   struct Entry {
@@ -101,10 +105,11 @@ class NonceCounts {
     --size_;
   }
 
-  // Doubles the ring (entries laid out again from position 0, oldest first) and rebuilds the
-  // index with two slots per ring entry, so that it is at most half full.
-  void grow() {
-    std::vector<Entry> ring(ring_.empty() ? kMinRing : ring_.size() * 2);
+  // Makes the ring `ring_size` entries (a power of two, at least size_): the entries laid out
+  // again from position 0, oldest first, and the index rebuilt with two slots per ring entry,
+  // so that it is at most half full.
+  void relayout(std::size_t ring_size) {
+    std::vector<Entry> ring(ring_size);
     for (std::size_t n = 0; n < size_; ++n) ring[n] = ring_[(head_ + n) & (ring_.size() - 1)];
     ring_ = std::move(ring);
     head_ = 0;

@@ -107,6 +107,36 @@ void check_against_model(std::size_t capacity, std::uint64_t spread, std::uint32
   }
 }
 
+// Keys as the verifier makes them, a cryptographic hash's bytes: spread over the index (key_of's
+// consecutive numbers would make one run of the whole table).
+Key spread_key_of(std::uint64_t n) {
+  std::uint64_t z = n + 0x9e3779b97f4a7c15u;  // splitmix64
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  z ^= z >> 31;
+  Key k = key_of(n);
+  for (std::size_t i = 0; i < 8; ++i) k[i] = static_cast<std::uint8_t>(z >> (8 * i));
+  return k;
+}
+
+TEST(NonceCountsTest, GivesBackItsRoomAfterAPeak) {
+  // A flood of authentications fills the table; once their nonces are stale, the next
+  // records shrink it back instead of keeping the flood's room for good.
+  NonceCounts t(1'000'000, 60);
+  for (std::uint64_t n = 0; n < 100'000; ++n) t.record(spread_key_of(n), 1, 0);
+  EXPECT_GE(t.room(), 100'000u);
+  for (std::uint64_t n = 0; n < 40; ++n) {
+    EXPECT_EQ(t.record(spread_key_of(1'000'000 + n), 1, 100 + static_cast<std::int64_t>(n)),
+              Result::kAccepted);
+  }
+  EXPECT_EQ(t.size(), 40u);
+  EXPECT_LE(t.room(), 512u);
+  // What is left still works: counts of the kept keys, new keys.
+  EXPECT_EQ(t.record(spread_key_of(1'000'000), 1, 150), Result::kReplay);
+  EXPECT_EQ(t.record(spread_key_of(1'000'000), 2, 150), Result::kAccepted);
+  EXPECT_EQ(t.record(spread_key_of(5), 1, 150), Result::kAccepted);  // its old entry expired
+}
+
 TEST(NonceCountsTest, MatchesAModelOfMapAndOrder) {
   check_against_model(1'000, 0, 1);
   check_against_model(100'000, 0, 2);  // growth, no eviction
