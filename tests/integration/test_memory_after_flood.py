@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Memory comes back after a flood.
+
+A flood of authenticated REGISTERs over UDP from SIPp (REGISTER, 401, REGISTER with MD5
+credentials, 200; 5,000/s for 8 s over 100 users), then a quiet load of the same (50/s). The
+flood fills the transaction table and the timer wheel: a UDP transaction is kept for Timer J
+(64*T1) after its answer, here 6.4 s (T1 = 100 ms). It fills the nonce-count table too: an entry
+per authentication, kept until its nonce is stale (here 10 s, plus 5 s). Under the quiet load
+that follows, the server's PSS must fall back to within 30 % of what the flood added. Before,
+the table's and the wheel's slots, the wheel's bucket room and the nonce-count rings stayed at
+the flood's size for the life of the server (measured: 42 % of the flood's growth kept after
+30 s of the quiet load, against 17 % since). Challenges and OPTIONS leave no state behind, so they could
+not make the peak.
+
+The flood must have added at least 8 MiB, or the test proves nothing and fails. Memory is
+measured on the Release build: under ASan freed memory waits in the sanitizer's quarantine, so a
+sanitized build's PSS says nothing about what the server gives back.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import registrar_util as ru  # noqa: E402
+
+SIPP = shutil.which("sipp")
+FLOOD_RATE = 5000
+FLOOD_S = 8
+QUIET_RATE = 50
+USERS = 100
+T1_MS = 100
+NONCE_LIFETIME_S = 10
+SETTLE_S = 40  # at most, polling: the transactions end 6.4 s after their answers, the
+#                nonce-count entries 15 s after their nonces were issued
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def release_binary():
+    """The binary given, unless its build is sanitized (CI's build-asan): then the Release
+    build that scripts/build.sh makes in build/ (scripts/test.sh builds it before the tests)."""
+    given = harness.binary()
+    cache = os.path.join(os.path.dirname(given), "CMakeCache.txt")
+    if os.path.exists(cache):
+        with open(cache) as f:
+            if "SIPWARDEN_SANITIZE:BOOL=ON" not in f.read():
+                return given
+    else:
+        return given
+    release = os.path.join(REPO, "build", "sipwarden")
+    if not os.access(release, os.X_OK):
+        raise AssertionError("%s is a sanitized build and there is no Release build at %s "
+                             "(scripts/build.sh) to measure memory on" % (given, release))
+    return release
+
+
+def pss_kib(pid):
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise RuntimeError("no Pss in smaps_rollup")
+
+
+@unittest.skipUnless(SIPP, "sipp not found (Debian package sip-tester)")
+class MemoryAfterFloodTest(unittest.TestCase):
+    def setUp(self):
+        harness.BINARY = release_binary()
+        # One source sends everything: the per-source limits are off, as for a trunk.
+        self.server = ru.RegServer(
+            transports=("udp",), workers=2,
+            auth={"algorithms": ["MD5"], "nonce_lifetime_s": NONCE_LIFETIME_S},
+            sections={"timers": {"t1_ms": T1_MS},
+                      "shield": {"packet_rate": 0, "register_rate": 0, "invite_rate": 0,
+                                 "other_rate": 0}})
+        self.server.start()
+        self.addCleanup(self.server.cleanup)
+        self.users = [("flood%03d" % i, ru.strong_password("flood%03d" % i))
+                      for i in range(USERS)]
+        ru.import_users(self.server, self.users)
+        last = self.users[-1]
+        self.assertIsNotNone(ru.wait_user_active(self.server, last[0], last[1], timeout=6),
+                             "the server did not pick up the imported users")
+        self.workdir = tempfile.mkdtemp(prefix="sipwarden-it-flood-")
+        self.addCleanup(shutil.rmtree, self.workdir, True)
+        self.inject = os.path.join(self.workdir, "users.csv")
+        with open(self.inject, "w") as f:
+            f.write("SEQUENTIAL\n")
+            for name, password in self.users:
+                f.write("%s;%s;\n" % (name, password))
+
+    def sipp(self, rate, seconds):
+        """The SIPp command line: `rate` registrations a second for `seconds`."""
+        return [SIPP, "%s:%d" % self.server.addr("udp"),
+                "-sf", os.path.join(harness.SCENARIOS, "reg_register.xml"), "-inf", self.inject,
+                "-t", "u1", "-i", "127.0.0.1",
+                "-p", str(harness.random_free_port(kinds=("udp",))),
+                "-m", str(rate * seconds), "-r", str(rate), "-l", str(rate),
+                "-timeout", "%ds" % (seconds + 20), "-nostdin", "-buff_size", "4194304"]
+
+    def test_pss_falls_back_once_the_floods_state_has_ended(self):
+        pid = self.server.pid
+        before = pss_kib(pid)
+
+        peak = [before]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], pss_kib(pid))
+                done.wait(0.25)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        flood = harness.run(self.sipp(FLOOD_RATE, FLOOD_S), timeout=FLOOD_S + 40,
+                            cwd=self.workdir)
+        done.set()
+        sampler.join()
+        peak = max(peak[0], pss_kib(pid))
+        added = peak - before
+        self.assertGreaterEqual(
+            added, 8 * 1024,
+            "the flood added only %d KiB (before %d, peak %d KiB): no load peak to come back "
+            "from\nsipp exit %d, stdout (tail):\n%s"
+            % (added, before, peak, flood.returncode, flood.stdout[-2000:]))
+
+        # The quiet load: SIPp started here, stopped here by its PID.
+        quiet = subprocess.Popen(self.sipp(QUIET_RATE, SETTLE_S + 10), cwd=self.workdir,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            limit = before + added * 3 // 10
+            series = []
+            deadline = time.monotonic() + SETTLE_S
+            while True:
+                now = pss_kib(pid)
+                series.append(now)
+                if now <= limit or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+        finally:
+            quiet.terminate()
+            try:
+                quiet.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                quiet.kill()
+                quiet.wait()
+        self.assertLessEqual(
+            now, limit,
+            "PSS before the flood %d KiB, at its peak %d KiB; after %d s of the quiet load "
+            "still %d KiB (more than 30 %% of the flood's %d KiB kept). Samples: %s"
+            % (before, peak, SETTLE_S, now, added, series))
+
+        # The server still registers after all that.
+        name, password = self.users[0]
+        with ru.RegClient(self.server, name, password) as c:
+            _, final = c.register(timeout=3.0)
+        self.assertIsNotNone(final, "no answer to a REGISTER after the flood")
+        self.assertEqual(final.status, 200, final.raw)
+
+
+if __name__ == "__main__":
+    harness.main()
