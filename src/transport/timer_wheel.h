@@ -44,14 +44,18 @@ class TimerWheel {
     const auto slot = slots_.acquire();
     slot.value = std::move(fire);
     const Id id = (std::uint64_t{slot.generation} << 32) | slot.index;  // generation >= 1: not 0
-    buckets_[due % kBuckets].push_back(Entry{due, id});
+    std::vector<Entry>& bucket = buckets_[due % kBuckets];
+    bucket.push_back(Entry{due, id});
+    if (bucket.capacity() > kBucketRoom) roomy_ = true;
     if (earliest_known_ && due < earliest_) earliest_ = due;
     return id;
   }
 
   // No-op for a timer that fired or was cancelled already.
   void cancel(Id id) {
-    if (live(id) != nullptr) slots_.release(static_cast<std::uint32_t>(id));
+    if (live(id) == nullptr) return;
+    slots_.release(static_cast<std::uint32_t>(id));
+    if (slots_.size() == 0 && roomy_) give_back_room();
   }
 
   // Fires every timer due at or before `now`, in order of due tick (a timer a callback starts
@@ -66,7 +70,10 @@ class TimerWheel {
       now_ = t;
       if (slots_.size() == 0) break;
       std::vector<Entry>& bucket = buckets_[t % kBuckets];
-      if (bucket.empty()) continue;
+      if (bucket.empty()) {
+        if (bucket.capacity() > kBucketRoom) std::vector<Entry>().swap(bucket);
+        continue;
+      }
       const std::size_t held = bucket.size();
       due_.clear();
       // Entries of later revolutions stay, in their order; the due ones fire after.
@@ -80,13 +87,14 @@ class TimerWheel {
       }
       bucket.resize(kept);
       // A bucket keeps the room of its busiest revolution; once the load has fallen to a
-      // quarter of what it holds, it gives the rest back.
+      // quarter of what it holds (or to nothing, above), it gives the rest back.
       if (bucket.capacity() > kBucketRoom && bucket.capacity() / 4 > held) bucket.shrink_to_fit();
       for (const Id id : due_) {
         std::function<void()>* f = live(id);
         if (f == nullptr) continue;  // cancelled
         std::function<void()> fire = std::move(*f);
         slots_.release(static_cast<std::uint32_t>(id));
+        if (slots_.size() == 0 && roomy_) give_back_room();
         fire();  // may start timers, even in this bucket: they are due later or next advance
       }
     }
@@ -118,10 +126,8 @@ class TimerWheel {
 
   // Drops every timer (their callbacks are destroyed, never called).
   void clear() {
-    for (auto& bucket : buckets_) bucket = {};
     slots_.clear();
-    earliest_ = kNever;
-    earliest_known_ = true;
+    give_back_room();
   }
 
  private:
@@ -151,6 +157,22 @@ class TimerWheel {
     return best;
   }
 
+  // With no timer pending, every bucket entry left is a cancelled timer's: all are dropped, and
+  // the room of buckets that grew under load is given back (a wheel that empties after a peak
+  // visits no bucket until a timer starts again). Runs only when some bucket had grown.
+  void give_back_room() {
+    for (auto& bucket : buckets_) {
+      if (bucket.capacity() > kBucketRoom) {
+        std::vector<Entry>().swap(bucket);
+      } else {
+        bucket.clear();
+      }
+    }
+    roomy_ = false;
+    earliest_ = kNever;
+    earliest_known_ = true;
+  }
+
   // The callback of timer `id` if it is pending.
   std::function<void()>* live(Id id) {
     return slots_.find(static_cast<std::uint32_t>(id), static_cast<std::uint32_t>(id >> 32));
@@ -163,6 +185,7 @@ class TimerWheel {
   std::vector<std::vector<Entry>> buckets_;
   base::SlotPool<std::function<void()>> slots_;  // the callbacks, by the ids' low 32 bits
   std::vector<Id> due_;  // scratch of advance()
+  bool roomy_ = false;   // a bucket has grown past kBucketRoom since the last give_back_room()
 };
 
 }  // namespace transport

@@ -147,6 +147,33 @@ TEST(TimerWheelTest, APeaksRoomIsGivenBackWhenTheLoadFalls) {
   EXPECT_LE(wheel.chunks_held(), 5u);  // the pending 3,199 and one empty chunk kept
 }
 
+TEST(TimerWheelTest, AWheelLeftEmptyAfterAPeakGivesBackItsRoom) {
+  // No quieter load after the peak: the last timers fire or are cancelled, and no bucket is
+  // visited again until a timer starts. The room must not wait for that.
+  TimerWheel wheel(kStart);
+  TimerWheel::Tick now = kStart;
+  int fired = 0;
+  for (int t = 0; t < 5000; ++t) {
+    for (int i = 0; i < 100; ++i) wheel.start(now + 3200, [&] { ++fired; });
+    wheel.advance(++now);
+  }
+  // Half of what is pending is cancelled (a transaction answered early), the rest fires.
+  std::vector<TimerWheel::Id> later;
+  for (int i = 0; i < 50000; ++i) later.push_back(wheel.start(now + 100 + i % 3000, [&] {}));
+  for (TimerWheel::Id id : later) wheel.cancel(id);
+  EXPECT_GE(wheel.bucket_room(), 4096u * 100);
+  while (wheel.size() > 0) wheel.advance(++now);
+  EXPECT_EQ(fired, 5000 * 100);
+  EXPECT_LE(wheel.bucket_room(), 4096u * 64);
+  EXPECT_LE(wheel.chunks_held(), 1u);
+  EXPECT_EQ(wheel.next(), std::nullopt);
+  // It still works.
+  wheel.start(now + 5, [&] { fired = -1; });
+  EXPECT_EQ(wheel.next(), now + 5);
+  wheel.advance(now + 5);
+  EXPECT_EQ(fired, -1);
+}
+
 // Random starts, cancels and advances against a simple model: every timer fires exactly once,
 // not before its tick, at the first advance that reaches it; next() is never after the
 // earliest pending deadline.
