@@ -123,25 +123,29 @@ TEST(TimerWheelTest, ClearDropsEveryTimer) {
   EXPECT_EQ(fired, 1);
 }
 
+// `ticks` ticks from `now`, each starting `per_tick` timers due 3,200 ticks (32 s) later, as under
+// a flood; returns the tick reached.
+TimerWheel::Tick flood(TimerWheel& wheel, TimerWheel::Tick now, int ticks, int per_tick,
+                       int& fired) {
+  for (int t = 0; t < ticks; ++t) {
+    for (int i = 0; i < per_tick; ++i) wheel.start(now + 3200, [&fired] { ++fired; });
+    wheel.advance(++now);
+  }
+  return now;
+}
+
 TEST(TimerWheelTest, APeaksRoomIsGivenBackWhenTheLoadFalls) {
   // A peak: 200 timers in every tick for a revolution and a half (as 32 s timers under a
   // flood), then a quiet revolution with one timer a tick. The buckets and the slots of the
   // peak must not stay held.
   TimerWheel wheel(kStart);
-  TimerWheel::Tick now = kStart;
   int fired = 0;
-  for (int t = 0; t < 6000; ++t) {
-    for (int i = 0; i < 200; ++i) wheel.start(now + 3200, [&] { ++fired; });
-    wheel.advance(++now);
-  }
+  TimerWheel::Tick now = flood(wheel, kStart, 6000, 200, fired);
   const std::size_t peak_room = wheel.bucket_room();
   const std::size_t peak_chunks = wheel.chunks_held();
   EXPECT_GE(peak_room, 4096u * 200);
   EXPECT_GE(peak_chunks, 600u);
-  for (int t = 0; t < 2 * 4096; ++t) {
-    wheel.start(now + 3200, [&] { ++fired; });
-    wheel.advance(++now);
-  }
+  now = flood(wheel, now, 2 * 4096, 1, fired);
   EXPECT_EQ(fired, 6000 * 200 + 2 * 4096 - 3199);  // the last 3,199 are still pending
   EXPECT_LE(wheel.bucket_room(), 4096u * 64);
   EXPECT_LE(wheel.chunks_held(), 5u);  // the pending 3,199 and one empty chunk kept
@@ -151,13 +155,9 @@ TEST(TimerWheelTest, AWheelLeftEmptyAfterAPeakGivesBackItsRoom) {
   // No quieter load after the peak: the last timers fire or are cancelled, and no bucket is
   // visited again until a timer starts. The room must not wait for that.
   TimerWheel wheel(kStart);
-  TimerWheel::Tick now = kStart;
   int fired = 0;
-  for (int t = 0; t < 5000; ++t) {
-    for (int i = 0; i < 100; ++i) wheel.start(now + 3200, [&] { ++fired; });
-    wheel.advance(++now);
-  }
-  // Half of what is pending is cancelled (a transaction answered early), the rest fires.
+  TimerWheel::Tick now = flood(wheel, kStart, 5000, 100, fired);
+  // 50,000 more are all cancelled (transactions answered early); the flood's fire.
   std::vector<TimerWheel::Id> later;
   for (int i = 0; i < 50000; ++i) later.push_back(wheel.start(now + 100 + i % 3000, [&] {}));
   for (TimerWheel::Id id : later) wheel.cancel(id);
