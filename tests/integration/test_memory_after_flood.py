@@ -45,12 +45,12 @@ def release_binary():
     """The binary given, unless its build is sanitized (CI's build-asan): then the Release
     build that scripts/build.sh makes in build/ (scripts/test.sh builds it before the tests)."""
     given = harness.binary()
-    cache = os.path.join(os.path.dirname(given), "CMakeCache.txt")
-    if os.path.exists(cache):
-        with open(cache) as f:
-            if "SIPWARDEN_SANITIZE:BOOL=ON" not in f.read():
-                return given
-    else:
+    try:
+        with open(os.path.join(os.path.dirname(given), "CMakeCache.txt")) as f:
+            sanitized = "SIPWARDEN_SANITIZE:BOOL=ON" in f.read()
+    except FileNotFoundError:
+        sanitized = False
+    if not sanitized:
         return given
     release = os.path.join(REPO, "build", "sipwarden")
     if not os.access(release, os.X_OK):
