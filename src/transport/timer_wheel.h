@@ -8,12 +8,18 @@
 // inserted a node into the map, each firing popped the heap (a cache miss per level) and erased
 // the node: 5-7 % of the server's CPU samples in the CALLS benchmark.
 //
-// Layout: kBuckets buckets of (due tick, id) entries, a timer in bucket due % kBuckets; a timer
-// due more than kBuckets ticks ahead waits in its bucket until its revolution comes. The
-// callbacks live in a base::SlotPool, addressed by id (index and generation), so cancel() frees
-// the slot at once and the bucket entry, found stale when its tick comes, is dropped then.
-// After a load peak the pool frees its emptied chunks, and each bucket gives back the room it
-// no longer needs when its tick comes round.
+// Layout: kBuckets buckets, a timer in bucket due % kBuckets; a timer due more than kBuckets
+// ticks ahead waits in its bucket until its revolution comes. The timers live in a
+// base::SlotPool, addressed by id (index and generation); each bucket is a doubly linked list
+// through the slots, in start order, so cancel() unlinks and frees a timer at once. After a load
+// peak the pool frees its emptied chunks.
+//
+// Why lists through the slots, not a vector of (due, id) per bucket, as before: after a REGISTER
+// load each of the 4,096 buckets kept a vector of a few hundred bytes, allocated while the load
+// made and freed millions of objects of that size. Scattered over mimalloc's pages of that size
+// class, they kept about 40 MiB of them from being given back (a worker's heap after 100,000
+// registrations: 41 MiB committed in 512-byte blocks, 2 MiB of them in use). The buckets now
+// allocate nothing.
 #pragma once
 
 #include <algorithm>
@@ -42,20 +48,21 @@ class TimerWheel {
   Id start(Tick due, std::function<void()> fire) {
     if (due <= now_) due = now_ + 1;
     const auto slot = slots_.acquire();
-    slot.value = std::move(fire);
-    const Id id = (std::uint64_t{slot.generation} << 32) | slot.index;  // generation >= 1: not 0
-    std::vector<Entry>& bucket = buckets_[due % kBuckets];
-    bucket.push_back(Entry{due, id});
-    if (bucket.capacity() > kBucketRoom) roomy_ = true;
+    Timer& timer = slot.value;
+    timer.fire = std::move(fire);
+    timer.due = due;
+    link(slot.index, timer);
     if (earliest_known_ && due < earliest_) earliest_ = due;
-    return id;
+    return (std::uint64_t{slot.generation} << 32) | slot.index;  // generation >= 1: not 0
   }
 
   // No-op for a timer that fired or was cancelled already.
   void cancel(Id id) {
-    if (live(id) == nullptr) return;
-    slots_.release(static_cast<std::uint32_t>(id));
-    if (slots_.size() == 0 && roomy_) give_back_room();
+    Timer* timer = live(id);
+    if (timer == nullptr) return;
+    const auto index = static_cast<std::uint32_t>(id);
+    if (timer->due != kUnlinked) unlink(*timer);
+    slots_.release(index);
   }
 
   // Fires every timer due at or before `now`, in order of due tick (a timer a callback starts
@@ -63,38 +70,30 @@ class TimerWheel {
   void advance(Tick now) {
     if (now <= now_) return;
     // After a stall longer than a revolution, each bucket needs visiting once (in tick order
-    // from the stall; every entry due by `now` fires).
+    // from the stall; every timer due by `now` fires).
     const Tick last = now - now_ > kBuckets ? now_ + kBuckets : now;
     const bool stalled = last != now;
     for (Tick t = now_ + 1; t <= last; ++t) {
       now_ = t;
       if (slots_.size() == 0) break;
-      std::vector<Entry>& bucket = buckets_[t % kBuckets];
-      if (bucket.empty()) {
-        if (bucket.capacity() > kBucketRoom) std::vector<Entry>().swap(bucket);
-        continue;
-      }
-      const std::size_t held = bucket.size();
+      const Tick fires_by = stalled ? now : t;
+      // The due timers leave the bucket first (those of later revolutions stay), then fire:
+      // a callback may cancel one of them (it is then found ended) or start timers.
       due_.clear();
-      // Entries of later revolutions stay, in their order; the due ones fire after.
-      std::size_t kept = 0;
-      for (const Entry& e : bucket) {
-        if (e.due > (stalled ? now : t)) {
-          bucket[kept++] = e;
-        } else {
-          due_.push_back(e.id);
+      for (std::uint32_t i = buckets_[t % kBuckets].head; i != kNil;) {
+        Timer& timer = slots_[i];
+        const std::uint32_t next = timer.next;
+        if (timer.due <= fires_by) {
+          unlink(timer);
+          due_.push_back((std::uint64_t{slots_.generation(i)} << 32) | i);
         }
+        i = next;
       }
-      bucket.resize(kept);
-      // A bucket keeps the room of its busiest revolution; once the load has fallen to a
-      // quarter of what it holds (or to nothing, above), it gives the rest back.
-      if (bucket.capacity() > kBucketRoom && bucket.capacity() / 4 > held) bucket.shrink_to_fit();
       for (const Id id : due_) {
-        std::function<void()>* f = live(id);
-        if (f == nullptr) continue;  // cancelled
-        std::function<void()> fire = std::move(*f);
+        Timer* timer = live(id);
+        if (timer == nullptr) continue;  // cancelled by an earlier callback
+        std::function<void()> fire = std::move(timer->fire);
         slots_.release(static_cast<std::uint32_t>(id));
-        if (slots_.size() == 0 && roomy_) give_back_room();
         fire();  // may start timers, even in this bucket: they are due later or next advance
       }
     }
@@ -114,67 +113,67 @@ class TimerWheel {
   }
 
   std::size_t size() const { return slots_.size(); }  // timers pending
-
-  // Memory held beyond the callbacks' own: the room of the buckets' entries, and the slots'
-  // chunks (for the tests).
-  std::size_t bucket_room() const {
-    std::size_t room = 0;
-    for (const auto& bucket : buckets_) room += bucket.capacity();
-    return room;
-  }
-  std::size_t chunks_held() const { return slots_.chunks_held(); }
+  std::size_t chunks_held() const { return slots_.chunks_held(); }  // for the tests
 
   // Drops every timer (their callbacks are destroyed, never called).
   void clear() {
     slots_.clear();
-    give_back_room();
+    std::fill(buckets_.begin(), buckets_.end(), Bucket{});
+    earliest_ = kNever;
+    earliest_known_ = true;
   }
 
  private:
   static constexpr Tick kBuckets = 4096;  // 41 s at the loop's 10 ms tick: SIP's 32 s fit
   static constexpr Tick kNever = ~Tick{0};
-  static constexpr std::size_t kBucketRoom = 64;  // entries a bucket may keep however idle
+  static constexpr Tick kUnlinked = 0;  // a timer's `due` once it left its bucket to fire
+  static constexpr std::uint32_t kNil = ~std::uint32_t{0};  // no slot (indexes are below 2^28)
 
-  struct Entry {
-    Tick due;
-    Id id;
+  struct Timer {
+    std::function<void()> fire;
+    Tick due = kUnlinked;
+    std::uint32_t prev = kNil;  // neighbours in the bucket, by slot index
+    std::uint32_t next = kNil;
+  };
+  struct Bucket {
+    std::uint32_t head = kNil;  // the earliest started
+    std::uint32_t tail = kNil;
   };
 
-  // The first bucket ahead with an entry due in this revolution; else the earliest of all
-  // (only timers more than a revolution ahead are pending).
-  Tick find_earliest() const {
+  void link(std::uint32_t index, Timer& timer) {
+    Bucket& bucket = buckets_[timer.due % kBuckets];
+    timer.prev = bucket.tail;
+    timer.next = kNil;
+    (bucket.tail == kNil ? bucket.head : slots_[bucket.tail].next) = index;
+    bucket.tail = index;
+  }
+
+  void unlink(Timer& timer) {
+    Bucket& bucket = buckets_[timer.due % kBuckets];
+    (timer.prev == kNil ? bucket.head : slots_[timer.prev].next) = timer.next;
+    (timer.next == kNil ? bucket.tail : slots_[timer.next].prev) = timer.prev;
+    timer.due = kUnlinked;
+  }
+
+  // The first bucket ahead with a timer due in this revolution; else the earliest of all (only
+  // timers more than a revolution ahead are pending).
+  Tick find_earliest() {
     for (Tick t = now_ + 1; t <= now_ + kBuckets; ++t) {
-      for (const Entry& e : buckets_[t % kBuckets]) {
-        if (e.due == t) return t;
+      for (std::uint32_t i = buckets_[t % kBuckets].head; i != kNil; i = slots_[i].next) {
+        if (slots_[i].due == t) return t;
       }
     }
     Tick best = kNever;
-    for (const auto& bucket : buckets_) {
-      for (const Entry& e : bucket) {
-        if (e.due > now_) best = std::min(best, e.due);  // not the stale leftovers of a skip
+    for (const Bucket& bucket : buckets_) {
+      for (std::uint32_t i = bucket.head; i != kNil; i = slots_[i].next) {
+        best = std::min(best, slots_[i].due);
       }
     }
     return best;
   }
 
-  // With no timer pending, every bucket entry left is a cancelled timer's: all are dropped, and
-  // the room of buckets that grew under load is given back (a wheel that empties after a peak
-  // visits no bucket until a timer starts again). Runs only when some bucket had grown.
-  void give_back_room() {
-    for (auto& bucket : buckets_) {
-      if (bucket.capacity() > kBucketRoom) {
-        std::vector<Entry>().swap(bucket);
-      } else {
-        bucket.clear();
-      }
-    }
-    roomy_ = false;
-    earliest_ = kNever;
-    earliest_known_ = true;
-  }
-
-  // The callback of timer `id` if it is pending.
-  std::function<void()>* live(Id id) {
+  // Timer `id` if it is pending.
+  Timer* live(Id id) {
     return slots_.find(static_cast<std::uint32_t>(id), static_cast<std::uint32_t>(id >> 32));
   }
 
@@ -182,10 +181,9 @@ class TimerWheel {
   // When known: no pending timer is due before it (it may be a cancelled timer's tick).
   Tick earliest_ = kNever;
   bool earliest_known_ = true;
-  std::vector<std::vector<Entry>> buckets_;
-  base::SlotPool<std::function<void()>> slots_;  // the callbacks, by the ids' low 32 bits
-  std::vector<Id> due_;  // scratch of advance()
-  bool roomy_ = false;   // a bucket has grown past kBucketRoom since the last give_back_room()
+  std::vector<Bucket> buckets_;   // kBuckets, allocated once
+  base::SlotPool<Timer> slots_;  // the timers, by the ids' low 32 bits
+  std::vector<Id> due_;          // scratch of advance()
 };
 
 }  // namespace transport

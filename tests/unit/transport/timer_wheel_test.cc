@@ -52,6 +52,29 @@ TEST(TimerWheelTest, ACancelledTimerNeverFiresAndItsIdStaysDead) {
   EXPECT_EQ(wheel.size(), 0u);
 }
 
+TEST(TimerWheelTest, CancellingTheFirstMiddleOrLastOfATickKeepsTheOthersInOrder) {
+  // One bucket holds timers of this revolution and of later ones; each is cancelled from a
+  // different place in it, and the rest still fire in start order, each in its revolution.
+  TimerWheel wheel(kStart);
+  std::vector<int> fired;
+  std::vector<TimerWheel::Id> ids;
+  for (int i = 0; i < 8; ++i) {
+    const TimerWheel::Tick due = kStart + 7 + (i % 2 == 0 ? 0 : 4096);
+    ids.push_back(wheel.start(due, [&fired, i] { fired.push_back(i); }));
+  }
+  wheel.cancel(ids[0]);
+  wheel.cancel(ids[4]);
+  wheel.cancel(ids[7]);
+  wheel.start(kStart + 7, [&] { fired.push_back(8); });
+  wheel.advance(kStart + 7);
+  EXPECT_EQ(fired, (std::vector<int>{2, 6, 8}));
+  wheel.cancel(ids[3]);
+  EXPECT_EQ(wheel.next(), kStart + 7 + 4096);
+  wheel.advance(kStart + 7 + 4096);
+  EXPECT_EQ(fired, (std::vector<int>{2, 6, 8, 1, 5}));
+  EXPECT_EQ(wheel.size(), 0u);
+}
+
 TEST(TimerWheelTest, APastDeadlineFiresAtTheNextAdvance) {
   TimerWheel wheel(kStart);
   int fired = 0;
@@ -136,18 +159,14 @@ TimerWheel::Tick flood(TimerWheel& wheel, TimerWheel::Tick now, int ticks, int p
 
 TEST(TimerWheelTest, APeaksRoomIsGivenBackWhenTheLoadFalls) {
   // A peak: 200 timers in every tick for a revolution and a half (as 32 s timers under a
-  // flood), then a quiet revolution with one timer a tick. The buckets and the slots of the
-  // peak must not stay held.
+  // flood), then a quiet revolution with one timer a tick. The slots of the peak must not stay
+  // held.
   TimerWheel wheel(kStart);
   int fired = 0;
   TimerWheel::Tick now = flood(wheel, kStart, 6000, 200, fired);
-  const std::size_t peak_room = wheel.bucket_room();
-  const std::size_t peak_chunks = wheel.chunks_held();
-  EXPECT_GE(peak_room, 4096u * 200);
-  EXPECT_GE(peak_chunks, 600u);
+  EXPECT_GE(wheel.chunks_held(), 600u);
   now = flood(wheel, now, 2 * 4096, 1, fired);
   EXPECT_EQ(fired, 6000 * 200 + 2 * 4096 - 3199);  // the last 3,199 are still pending
-  EXPECT_LE(wheel.bucket_room(), 4096u * 64);
   EXPECT_LE(wheel.chunks_held(), 5u);  // the pending 3,199 and one empty chunk kept
 }
 
@@ -161,10 +180,8 @@ TEST(TimerWheelTest, AWheelLeftEmptyAfterAPeakGivesBackItsRoom) {
   std::vector<TimerWheel::Id> later;
   for (int i = 0; i < 50000; ++i) later.push_back(wheel.start(now + 100 + i % 3000, [&] {}));
   for (TimerWheel::Id id : later) wheel.cancel(id);
-  EXPECT_GE(wheel.bucket_room(), 4096u * 100);
   while (wheel.size() > 0) wheel.advance(++now);
   EXPECT_EQ(fired, 5000 * 100);
-  EXPECT_LE(wheel.bucket_room(), 4096u * 64);
   EXPECT_LE(wheel.chunks_held(), 1u);
   EXPECT_EQ(wheel.next(), std::nullopt);
   // It still works.
