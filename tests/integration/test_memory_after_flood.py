@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Memory comes back after a flood.
+"""Memory comes back after a flood, and after a burst of TLS connections.
 
 A flood of authenticated REGISTERs over UDP from SIPp (REGISTER, 401, REGISTER with MD5
 credentials, 200; 2,000/s for 45 s over 100 users), then a quiet load of the same (50/s). The
@@ -17,12 +17,20 @@ What it caught:
   the buckets allocated nothing.
 Challenges and OPTIONS leave no state behind, so they could not make the peak.
 
+A burst of 2,000 TLS connections (a handshake and an OPTIONS each, all open at once, then all
+closed): the PSS must fall back to within 20 % of what the connections added. What it caught:
+mimalloc gave a freed run of pages back only when the thread that owned it next freed or
+allocated pages; a worker left idle by the closed connections never did, and the server kept
+64 % of the growth for good.
+
 The flood must have added at least 8 MiB, or the test proves nothing and fails. Memory is
 measured on the Release build: under ASan freed memory waits in the sanitizer's quarantine, so a
 sanitized build's PSS says nothing about what the server gives back.
 """
 import os
+import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -165,6 +173,85 @@ class MemoryAfterFloodTest(unittest.TestCase):
             _, final = c.register(timeout=3.0)
         self.assertIsNotNone(final, "no answer to a REGISTER after the flood")
         self.assertEqual(final.status, 200, final.raw)
+
+
+TLS_CONNECTIONS = 2000
+
+
+@unittest.skipUnless(shutil.which("openssl"), "openssl not found")
+class MemoryAfterTlsBurstTest(unittest.TestCase):
+    def setUp(self):
+        harness.BINARY = release_binary()
+        # The client's and the server's file descriptors (the server inherits the limit).
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = 2 * TLS_CONNECTIONS + 512
+        if soft < want:
+            if hard != resource.RLIM_INFINITY and hard < want:
+                self.skipTest("the hard limit on open files (%d) is below %d" % (hard, want))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        self.server = ru.RegServer(
+            transports=("udp", "tls"), workers=2,
+            sections={"shield": {"packet_rate": 0, "register_rate": 0, "invite_rate": 0,
+                                 "other_rate": 0},
+                      "connections": {"max_connections": TLS_CONNECTIONS + 100,
+                                      "max_connections_per_source": TLS_CONNECTIONS + 100}})
+        self.server.start()
+        self.addCleanup(self.server.cleanup)
+
+    def options(self, i):
+        host, port = "127.0.0.1", self.server.tls_port
+        return ("OPTIONS sip:%s:%d SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:1;branch=z9hG4bK-burst-%d\r\n"
+                "From: <sip:burst@%s>;tag=%d\r\nTo: <sip:%s>\r\nCall-ID: burst-%d\r\n"
+                "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+                % (host, port, i, host, i, host, i)).encode()
+
+    def test_pss_falls_back_once_the_connections_have_closed(self):
+        pid = self.server.pid
+        before = pss_kib(pid)
+        ctx = harness.insecure_tls_context()
+        conns = []
+        try:
+            for i in range(TLS_CONNECTIONS):
+                raw = socket.create_connection(("127.0.0.1", self.server.tls_port), timeout=5)
+                tls = ctx.wrap_socket(raw)
+                conns.append(tls)
+                tls.sendall(self.options(i))
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = tls.recv(4096)
+                    self.assertTrue(chunk, "connection %d closed before its answer" % i)
+                    data += chunk
+                self.assertTrue(data.startswith(b"SIP/2.0 200"), data[:200])
+            time.sleep(1)
+            peak = pss_kib(pid)
+        finally:
+            for c in conns:
+                c.close()
+        added = peak - before
+        self.assertGreaterEqual(
+            added, 8 * 1024,
+            "%d TLS connections added only %d KiB (before %d KiB): nothing to come back from"
+            % (TLS_CONNECTIONS, added, before))
+        limit = before + added * KEPT_PERCENT // 100
+        series = []
+        deadline = time.monotonic() + 20
+        while True:
+            now = pss_kib(pid)
+            series.append(now)
+            if now <= limit or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        self.assertLessEqual(
+            now, limit,
+            "PSS before the connections %d KiB, with them open %d KiB; 20 s after they closed "
+            "still %d KiB (more than %d %% of their %d KiB kept). Samples: %s"
+            % (before, peak, now, KEPT_PERCENT, added, series))
+        # The server still answers over TLS.
+        with socket.create_connection(("127.0.0.1", self.server.tls_port), timeout=5) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                tls.sendall(self.options(TLS_CONNECTIONS))
+                self.assertTrue(tls.recv(4096).startswith(b"SIP/2.0 200"))
 
 
 if __name__ == "__main__":
