@@ -52,6 +52,27 @@ def binary():
     return BINARY
 
 
+def release_binary():
+    """The binary given, unless its build is sanitized (CI's build-asan): then the Release
+    build that scripts/build.sh makes in build/ (scripts/test.sh builds it before the tests).
+    For what a sanitized build cannot show: memory given back (ASan keeps freed memory in its
+    quarantine), or a server out of file descriptors (the sanitizers' runtime needs some of its
+    own, and reports false errors without them)."""
+    given = binary()
+    try:
+        with open(os.path.join(os.path.dirname(given), "CMakeCache.txt")) as f:
+            sanitized = "SIPWARDEN_SANITIZE:BOOL=ON" in f.read()
+    except FileNotFoundError:
+        sanitized = False
+    if not sanitized:
+        return given
+    release = os.path.join(REPO, "build", "sipwarden")
+    if not os.access(release, os.X_OK):
+        raise AssertionError("%s is a sanitized build and there is no Release build at %s "
+                             "(scripts/build.sh)" % (given, release))
+    return release
+
+
 def main():
     """Entry point of every test file: ``test_x.py BUILD_DIR [unittest options]``."""
     global BINARY

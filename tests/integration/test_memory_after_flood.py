@@ -51,27 +51,6 @@ NONCE_LIFETIME_S = 10
 KEPT_PERCENT = 20
 SETTLE_S = 60  # at most, polling: the transactions end 32 s after their answers, the
 #                nonce-count entries 15 s after their nonces were issued
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def release_binary():
-    """The binary given, unless its build is sanitized (CI's build-asan): then the Release
-    build that scripts/build.sh makes in build/ (scripts/test.sh builds it before the tests)."""
-    given = harness.binary()
-    try:
-        with open(os.path.join(os.path.dirname(given), "CMakeCache.txt")) as f:
-            sanitized = "SIPWARDEN_SANITIZE:BOOL=ON" in f.read()
-    except FileNotFoundError:
-        sanitized = False
-    if not sanitized:
-        return given
-    release = os.path.join(REPO, "build", "sipwarden")
-    if not os.access(release, os.X_OK):
-        raise AssertionError("%s is a sanitized build and there is no Release build at %s "
-                             "(scripts/build.sh) to measure memory on" % (given, release))
-    return release
-
-
 def pss_kib(pid):
     with open("/proc/%d/smaps_rollup" % pid) as f:
         for line in f:
@@ -83,7 +62,7 @@ def pss_kib(pid):
 @unittest.skipUnless(SIPP, "sipp not found (Debian package sip-tester)")
 class MemoryAfterFloodTest(unittest.TestCase):
     def setUp(self):
-        harness.BINARY = release_binary()
+        harness.BINARY = harness.release_binary()
         # One source sends everything: the per-source limits are off, as for a trunk.
         self.server = ru.RegServer(
             transports=("udp",), workers=2,
@@ -181,7 +160,7 @@ TLS_CONNECTIONS = 2000
 @unittest.skipUnless(shutil.which("openssl"), "openssl not found")
 class MemoryAfterTlsBurstTest(unittest.TestCase):
     def setUp(self):
-        harness.BINARY = release_binary()
+        harness.BINARY = harness.release_binary()
         # The client's and the server's file descriptors (the server inherits the limit).
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         want = 2 * TLS_CONNECTIONS + 512
