@@ -7,9 +7,11 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -55,6 +57,32 @@ void tune_allocator() {
 #ifdef SIPWARDEN_MIMALLOC
   if (std::getenv("MIMALLOC_DECOMMIT_DELAY") == nullptr) mi_option_set(mi_option_decommit_delay, 0);
 #endif
+}
+
+// Each TCP or TLS connection holds a file descriptor. The usual soft limit (1,024) is far
+// below the default max_connections (10,000): raise it to what max_connections needs, as far as
+// the hard limit allows, and say so when even that is short (past the limit, accepts fail and
+// wait: transport.cc).
+void raise_file_limit(std::size_t max_connections) {
+  constexpr rlim_t kOtherFiles = 256;  // sockets of the listeners, the store's files, eventfds
+  const rlim_t want = static_cast<rlim_t>(max_connections) + kOtherFiles;
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+  if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < want) {
+    const rlim_t raised = r.rlim_max == RLIM_INFINITY ? want : std::min(want, r.rlim_max);
+    if (raised > r.rlim_cur) {
+      rlimit n = r;
+      n.rlim_cur = raised;
+      if (setrlimit(RLIMIT_NOFILE, &n) == 0) r = n;
+    }
+  }
+  if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < want) {
+    spdlog::warn("event=file_limit_low limit={} needed={} reason=\"[connections] "
+                 "max_connections = {} needs that many open files\" action=\"raise the hard "
+                 "limit (LimitNOFILE= in the systemd unit, ulimit -Hn), or lower "
+                 "max_connections\"",
+                 r.rlim_cur, want, max_connections);
+  }
 }
 
 // A burst leaves tens of megabytes of ended transactions (each kept 64*T1) free among the
@@ -237,6 +265,7 @@ int serve(const std::string& config_path) {
     tls.warn_if_expiring(cfg.tls_expiry_warning_days);
   }
 
+  raise_file_limit(cfg.max_connections);
   transport::StreamLimits limits;
   limits.max_connections = cfg.max_connections;
   limits.max_connections_per_source = cfg.max_connections_per_source;

@@ -257,7 +257,13 @@ struct StreamListener {
   std::uint32_t id;
   Endpoint local;
   Protocol protocol;
+  asio::steady_timer retry;  // the pause after a failed accept
+  bool failing = false;      // accepts fail (logged once until one succeeds)
 };
+
+// How long a listener waits after a failed accept (out of file descriptors or memory) before
+// it tries again.
+constexpr std::chrono::milliseconds kAcceptRetry{100};
 
 }  // namespace
 
@@ -474,7 +480,29 @@ struct Worker {
   void accept(StreamListener& l) {
     l.acceptor.async_accept([this, &l](const boost::system::error_code& ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !listening) return;
-      if (!ec) on_accept(l, std::move(s));
+      if (ec) {
+        // Out of file descriptors (EMFILE, ENFILE) or of kernel memory: the connection stays
+        // in the backlog, so an accept at once would fail at once, and the worker would spin
+        // (a connection flood past the limit took both cores). Wait, then try again.
+        if (!l.failing) {
+          spdlog::warn("event=accept_failed transport={} address={} reason=\"{}\" "
+                       "action=\"retrying every {} ms\"",
+                       to_string(l.protocol), l.local.to_string(), ec.message(),
+                       kAcceptRetry.count());
+          l.failing = true;
+        }
+        l.retry.expires_after(kAcceptRetry);
+        l.retry.async_wait([this, &l](const boost::system::error_code& e) {
+          if (!e && listening) accept(l);
+        });
+        return;
+      }
+      if (l.failing) {
+        spdlog::info("event=accept_resumed transport={} address={}", to_string(l.protocol),
+                     l.local.to_string());
+        l.failing = false;
+      }
+      on_accept(l, std::move(s));
       accept(l);
     });
   }
@@ -892,7 +920,8 @@ base::Result<Endpoint> open_listener(Worker& w, const config::Listen& cfg, std::
   const Endpoint local = from_asio(address, a.local_endpoint(ec).port());
   const Protocol protocol =
       cfg.transport == config::Transport::kTls ? Protocol::kTls : Protocol::kTcp;
-  w.streams.push_back(std::make_unique<StreamListener>(StreamListener{std::move(a), id, local, protocol}));
+  w.streams.push_back(std::make_unique<StreamListener>(
+      StreamListener{std::move(a), id, local, protocol, asio::steady_timer(w.io)}));
   return local;
 }
 
@@ -964,6 +993,7 @@ void Transport::stop_listening() {
       for (auto& l : wp->streams) {
         boost::system::error_code ec;
         l->acceptor.close(ec);
+        l->retry.cancel();
       }
     });
   }
