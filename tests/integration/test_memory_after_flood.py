@@ -59,6 +59,19 @@ def pss_kib(pid):
     raise RuntimeError("no Pss in smaps_rollup")
 
 
+def settle(pid, limit, seconds):
+    """Polls the PSS once a second until it is at most `limit` KiB or `seconds` have passed;
+    returns the last reading and all of them."""
+    series = []
+    deadline = time.monotonic() + seconds
+    while True:
+        now = pss_kib(pid)
+        series.append(now)
+        if now <= limit or time.monotonic() > deadline:
+            return now, series
+        time.sleep(1)
+
+
 @unittest.skipUnless(SIPP, "sipp not found (Debian package sip-tester)")
 class MemoryAfterFloodTest(unittest.TestCase):
     def setUp(self):
@@ -125,14 +138,7 @@ class MemoryAfterFloodTest(unittest.TestCase):
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             limit = before + added * KEPT_PERCENT // 100
-            series = []
-            deadline = time.monotonic() + SETTLE_S
-            while True:
-                now = pss_kib(pid)
-                series.append(now)
-                if now <= limit or time.monotonic() > deadline:
-                    break
-                time.sleep(1)
+            now, series = settle(pid, limit, SETTLE_S)
         finally:
             quiet.terminate()
             try:
@@ -213,14 +219,7 @@ class MemoryAfterTlsBurstTest(unittest.TestCase):
             "%d TLS connections added only %d KiB (before %d KiB): nothing to come back from"
             % (TLS_CONNECTIONS, added, before))
         limit = before + added * KEPT_PERCENT // 100
-        series = []
-        deadline = time.monotonic() + 20
-        while True:
-            now = pss_kib(pid)
-            series.append(now)
-            if now <= limit or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+        now, series = settle(pid, limit, 20)
         self.assertLessEqual(
             now, limit,
             "PSS before the connections %d KiB, with them open %d KiB; 20 s after they closed "
