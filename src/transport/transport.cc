@@ -265,6 +265,12 @@ struct StreamListener {
 // it tries again.
 constexpr std::chrono::milliseconds kAcceptRetry{100};
 
+bool out_of_resources(const boost::system::error_code& ec) {
+  if (ec.category() != boost::system::system_category()) return false;
+  const int e = ec.value();
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
 }  // namespace
 
 // UDP datagrams a worker queues while it handles a batch of received ones (or a posted task),
@@ -480,10 +486,12 @@ struct Worker {
   void accept(StreamListener& l) {
     l.acceptor.async_accept([this, &l](const boost::system::error_code& ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !listening) return;
-      if (ec) {
-        // Out of file descriptors (EMFILE, ENFILE) or of kernel memory: the connection stays
-        // in the backlog, so an accept at once would fail at once, and the worker would spin
-        // (a connection flood past the limit took both cores). Wait, then try again.
+      if (out_of_resources(ec)) {
+        // Out of file descriptors or of kernel memory: the connection stays in the backlog, so
+        // an accept at once would fail at once, and the worker would spin (a connection flood
+        // past the limit took both cores). Wait, then try again. Other errors (a connection
+        // reset while it waited, a network error) took their connection out of the backlog:
+        // the next accept goes on at once, as accept(2) advises.
         if (!l.failing) {
           spdlog::warn("event=accept_failed transport={} address={} reason=\"{}\" "
                        "action=\"retrying every {} ms\"",
@@ -495,6 +503,10 @@ struct Worker {
         l.retry.async_wait([this, &l](const boost::system::error_code& e) {
           if (!e && listening) accept(l);
         });
+        return;
+      }
+      if (ec) {
+        accept(l);
         return;
       }
       if (l.failing) {
