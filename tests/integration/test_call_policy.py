@@ -120,12 +120,17 @@ def parse_message_log(text):
 
 class Sipp:
     """One SIPp process a test started (stopped by its own PID). It logs every message to a
-    file: messages() gives them in order as (direction, harness.Message)."""
+    file: messages() gives them in order as (direction, harness.Message). Its port is drawn at
+    random unless given; a start that finds it taken meanwhile ("Unable to bind", by a test
+    running beside this one) is retried on others."""
+
+    START_ATTEMPTS = 3
 
     def __init__(self, workdir, scenario, ip="127.0.0.1", remote=None, rows=(), calls=1,
                  hold_ms=0, port=None):
         self.scenario = scenario
         self.ip = ip
+        self.port_given = port is not None
         self.port = port or harness.random_free_port(hosts=(ip,), kinds=("udp",))
         self.dir = tempfile.mkdtemp(prefix="sipp-%s-" % scenario, dir=workdir)
         self.message_file = os.path.join(self.dir, "messages.log")
@@ -154,13 +159,34 @@ class Sipp:
         self._out = None
 
     def start(self):
-        self._out = open(self.output_file, "w")
-        self.proc = subprocess.Popen(self.cmd, stdout=self._out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=self.dir)
-        # Listening once its socket is bound (a phone must be up before a call reaches it).
-        ru.wait_until(lambda: self.proc.poll() is not None or
-                      not harness.port_is_free(self.ip, self.port, ("udp",)), 5.0, 0.05)
+        for attempt in range(self.START_ATTEMPTS):
+            self._out = open(self.output_file, "w")
+            self.proc = subprocess.Popen(self.cmd, stdout=self._out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.dir)
+            # Listening once its socket is bound (a phone must be up before a call reaches it).
+            ru.wait_until(lambda: self.proc.poll() is not None or
+                          not harness.port_is_free(self.ip, self.port, ("udp",)), 5.0, 0.05)
+            # Bound, by this process unless another took the port meanwhile: then SIPp exits
+            # at once.
+            try:
+                self.proc.wait(0.1)
+            except subprocess.TimeoutExpired:
+                pass
+            if (self.port_given or attempt + 1 == self.START_ATTEMPTS or
+                    not self._bind_failed()):
+                return self
+            self._out.close()
+            self._out = None
+            self.port = harness.random_free_port(hosts=(self.ip,), kinds=("udp",))
+            self.cmd[self.cmd.index("-p") + 1] = str(self.port)
         return self
+
+    def _bind_failed(self):
+        if self.proc.poll() in (None, 0):
+            return False
+        self._out.flush()
+        text = self._read(self.error_file) + self._read(self.output_file)
+        return "unable to bind" in text.lower()
 
     def wait(self, timeout=SIPP_TIMEOUT_S + 10):
         """Its exit code once it ends by itself (killed, and None, after `timeout` s)."""
