@@ -194,31 +194,28 @@ class FileLimitTest(unittest.TestCase):
     def test_2_out_of_descriptors_it_waits_and_accepts_again(self):
         resource.prlimit(self.server.pid, resource.RLIMIT_NOFILE, (self.LOWERED, self.LOWERED))
         held = []
-        try:
-            for _ in range(self.HELD):
-                held.append(socket.create_connection(self.dest, timeout=5))
-            self.assertIsNotNone(
-                self.server.wait_for_log(r"event=accept_failed .*Too many open files", timeout=5),
-                "no accept_failed in the log with %d connections past a limit of %d files"
-                % (self.HELD, self.LOWERED))
-            # The connections past the limit wait in the backlog. A server that retried at once
-            # would burn a core per worker on them; allow a tenth of one.
-            before = self.cpu_seconds()
-            time.sleep(3)
-            used = self.cpu_seconds() - before
-            self.assertLess(used, 0.3, "the server used %.2f s of CPU in 3 s while out of file "
-                            "descriptors" % used)
-        finally:
-            for c in held[:-20]:
-                c.close()
-        # With room again, a new connection is served.
+        self.addCleanup(lambda: [c.close() for c in held])
+        for _ in range(self.HELD):
+            held.append(socket.create_connection(self.dest, timeout=5))
+        self.assertIsNotNone(
+            self.server.wait_for_log(r"event=accept_failed .*Too many open files", timeout=5),
+            "no accept_failed in the log with %d connections past a limit of %d files"
+            % (self.HELD, self.LOWERED))
+        # The connections past the limit wait in the backlog. A server that retried at once
+        # would burn a core per worker on them; allow a tenth of one.
+        before = self.cpu_seconds()
+        time.sleep(3)
+        used = self.cpu_seconds() - before
+        self.assertLess(used, 0.3, "the server used %.2f s of CPU in 3 s while out of file "
+                        "descriptors" % used)
+        # With room again (all but 20 closed), a new connection is served.
+        for c in held[:-20]:
+            c.close()
         with StreamClient.tcp(self.dest) as c:
             resp = c.request(options(self.server, c), timeout=5)
             self.assertIsNotNone(resp, "no answer once connections had closed")
             self.assertEqual(resp.status, 200, resp.raw)
         self.assertIsNotNone(self.server.wait_for_log(r"event=accept_resumed", timeout=5))
-        for c in held[-20:]:
-            c.close()
 
 
 if __name__ == "__main__":
