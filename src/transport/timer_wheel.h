@@ -53,16 +53,15 @@ class TimerWheel {
     timer.due = due;
     link(slot.index, timer);
     if (earliest_known_ && due < earliest_) earliest_ = due;
-    return (std::uint64_t{slot.generation} << 32) | slot.index;  // generation >= 1: not 0
+    return make_id(slot.index, slot.generation);
   }
 
   // No-op for a timer that fired or was cancelled already.
   void cancel(Id id) {
     Timer* timer = live(id);
     if (timer == nullptr) return;
-    const auto index = static_cast<std::uint32_t>(id);
     if (timer->due != kUnlinked) unlink(*timer);
-    slots_.release(index);
+    slots_.release(static_cast<std::uint32_t>(id));
   }
 
   // Fires every timer due at or before `now`, in order of due tick (a timer a callback starts
@@ -85,7 +84,7 @@ class TimerWheel {
         const std::uint32_t next = timer.next;
         if (timer.due <= fires_by) {
           unlink(timer);
-          due_.push_back((std::uint64_t{slots_.generation(i)} << 32) | i);
+          due_.push_back(make_id(i, slots_.generation(i)));
         }
         i = next;
       }
@@ -170,6 +169,10 @@ class TimerWheel {
       }
     }
     return best;
+  }
+
+  static Id make_id(std::uint32_t index, std::uint32_t generation) {
+    return (std::uint64_t{generation} << 32) | index;  // generation >= 1: never 0
   }
 
   // Timer `id` if it is pending.

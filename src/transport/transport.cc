@@ -505,16 +505,14 @@ struct Worker {
         });
         return;
       }
-      if (ec) {
-        accept(l);
-        return;
+      if (!ec) {
+        if (l.failing) {
+          spdlog::info("event=accept_resumed transport={} address={}", to_string(l.protocol),
+                       l.local.to_string());
+          l.failing = false;
+        }
+        on_accept(l, std::move(s));
       }
-      if (l.failing) {
-        spdlog::info("event=accept_resumed transport={} address={}", to_string(l.protocol),
-                     l.local.to_string());
-        l.failing = false;
-      }
-      on_accept(l, std::move(s));
       accept(l);
     });
   }
