@@ -156,12 +156,16 @@ class Server:
 
     transports: which of "udp", "tcp", "tls" to listen on (UDP and TCP share one port, TLS has
     its own). addresses: "127.0.0.1" and/or "::1". sections: extra TOML, {"connections":
-    {"idle_timeout_s": 2}, ...}. server: extra [server] keys. Attributes after start():
-    port, tls_port, pid, lines (the log, stdout and stderr together), tmpdir, data_dir.
+    {"idle_timeout_s": 2}, ...}. server: extra [server] keys. binary: the sipwarden to run
+    (default: the one the test file was given; release_binary() for the Release build).
+    Attributes after start(): port, tls_port, pid, lines (the log, stdout and stderr together),
+    tmpdir, data_dir.
     """
 
     def __init__(self, transports=("udp", "tcp", "tls"), addresses=("127.0.0.1",),
-                 domain="example.com", workers=2, server=None, sections=None, tmpdir=None):
+                 domain="example.com", workers=2, server=None, sections=None, tmpdir=None,
+                 binary=None):
+        self._binary = binary
         self.transports = tuple(transports)
         self.addresses = tuple(addresses)
         self.domain = domain
@@ -182,6 +186,10 @@ class Server:
         self._cond = threading.Condition()
         self._reader = None
         self.returncode = None
+
+    def executable(self):
+        """The sipwarden binary this server runs (its `user` and `ban` commands too)."""
+        return self._binary or binary()
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -231,7 +239,7 @@ class Server:
 
     def _launch(self):
         self.lines = []
-        self.proc = subprocess.Popen([binary(), "serve", "--config", self.config_path],
+        self.proc = subprocess.Popen([self.executable(), "serve", "--config", self.config_path],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=self.tmpdir)
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)

@@ -76,7 +76,7 @@ class RegServer(harness.Server):
 
 def cli(server, *args, stdin=None, timeout=60):
     """`sipwarden ARGS --config <server's config>`; returns the CompletedProcess (text)."""
-    return harness.run([harness.binary(), *args, "--config", server.config_path],
+    return harness.run([server.executable(), *args, "--config", server.config_path],
                        input=stdin, timeout=timeout)
 
 

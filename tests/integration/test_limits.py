@@ -160,16 +160,11 @@ class FileLimitTest(unittest.TestCase):
         cls.saved_limit = (soft, hard)
         # A sanitized server out of file descriptors reports false errors (the sanitizers'
         # runtime needs descriptors of its own): this one runs the Release build.
-        given = harness.BINARY
-        harness.BINARY = harness.release_binary()
-        try:
-            cls.server = harness.Server(
-                transports=("tcp",), workers=2,
-                sections={"connections": {"max_connections": cls.MAX_CONNECTIONS,
-                                          "max_connections_per_source": cls.MAX_CONNECTIONS}})
-            cls.server.start()
-        finally:
-            harness.BINARY = given
+        cls.server = harness.Server(
+            transports=("tcp",), workers=2, binary=harness.release_binary(),
+            sections={"connections": {"max_connections": cls.MAX_CONNECTIONS,
+                                      "max_connections_per_source": cls.MAX_CONNECTIONS}})
+        cls.server.start()
         cls.dest = cls.server.addr("tcp")
 
     @classmethod
