@@ -240,7 +240,7 @@ class CallTest(unittest.TestCase):
     USERS = ("basic-a", "basic-b", "tcp-a", "tcp-b", "mixed-a", "mixed-b", "cancel-a",
              "cancel-b", "tcpcancel-a", "tcpcancel-b", "busy-a", "busy-b", "noans-a", "noans-b",
              "fork-a", "fork-b", "reinv-a", "reinv-b", "calleebye-a", "calleebye-b", "tcpbye-a",
-             "tcpbye-b", "offline-a", "offline-b", "nobody-a")
+             "tcpbye-b", "retrans-a", "retrans-b", "offline-a", "offline-b", "nobody-a")
 
     @classmethod
     def setUpClass(cls):
@@ -518,6 +518,59 @@ class CallTest(unittest.TestCase):
     def test_bye_from_callee_tcp(self):
         """The same over TCP on both sides: the BYE reaches the caller over its connection"""
         self.bye_from_callee("tcpbye-a", "tcpbye-b", "tcp")
+
+    def test_200_retransmitted_after_the_transaction_ended(self):
+        """The callee sends its 200 a second time before the ACK, as a phone does until the
+        ACK arrives (RFC 3261 §13.3.1.4). The first 200 ended the server's forwarding
+        context; the second still reaches the caller through the server (§16.7 step 5), whose
+        SIPp answers it with its ACK again; then BYE -> 200"""
+        callee = "retrans-b"
+        with harness.UdpClient() as phone:
+            self.register_with_python(callee, phone.local[1])
+            uac = self.caller("call_uac", "retrans-a", callee).start()
+            invite, server = None, None
+            deadline = time.monotonic() + 10
+            while invite is None and time.monotonic() < deadline:
+                data, src = phone.recv(deadline - time.monotonic())
+                if data is not None and harness.parse_message(data).method == "INVITE":
+                    invite, server = harness.parse_message(data), src
+            self.assertIsNotNone(invite, "the INVITE never reached the callee:\n" + uac.report())
+
+            def answer(request, extra=""):
+                lines = ["SIP/2.0 200 OK"]
+                lines += ["Via: " + v for v in request.all("via")]
+                lines += ["Record-Route: " + r for r in request.all("record-route")]
+                to = request.header("to")
+                if request.to_tag() is None:
+                    to += ";tag=phone-retrans"
+                lines += ["From: " + request.header("from"), "To: " + to,
+                          "Call-ID: " + request.header("call-id"),
+                          "CSeq: " + request.header("cseq")]
+                return ("\r\n".join(lines) + "\r\n" + extra + "Content-Length: 0\r\n\r\n").encode()
+
+            ok = answer(invite, "Contact: <sip:%s@127.0.0.1:%d>\r\n" % (callee, phone.local[1]))
+            phone.send(ok, server)
+            time.sleep(0.2)
+            phone.send(ok, server)  # the retransmission, byte for byte
+            requests, deadline = [], time.monotonic() + 10
+            while time.monotonic() < deadline and "BYE" not in [r.method for r in requests]:
+                data, src = phone.recv(deadline - time.monotonic())
+                if data is None:
+                    continue
+                msg = harness.parse_message(data)
+                if msg.method is not None:
+                    requests.append(msg)
+                if msg.method == "BYE":
+                    phone.send(answer(msg), src)
+            rc = uac.wait()
+        self.assertRan(uac, rc, "caller")
+        oks = [m for d, m in uac.messages() if d == "received" and m.status == 200 and
+               m.cseq_method() == "INVITE"]
+        self.assertEqual(len(oks), 2, "the caller got %d 200s for its INVITE" % len(oks))
+        methods = [r.method for r in requests]
+        self.assertEqual(methods[-1], "BYE", methods)
+        self.assertEqual(set(methods[:-1]), {"ACK"}, methods)
+        self.assertRecord("retrans-a", callee, 200, uac=uac)
 
     # -- refusals --------------------------------------------------------------------------
 
