@@ -8,8 +8,9 @@
 // node's key, every one a likely cache miss in a table of some 100,000 entries, and each
 // insertion allocates a node. perf measured such maps at 2-6 % of the server's CPU each.
 //
-// Value is a nullable handle: a pointer, a std::unique_ptr or std::shared_ptr, or an integer id
-// whose 0 is never used. Value{} marks an empty entry, so an entry's value is never empty.
+// Value is a nullable handle: a pointer, a std::unique_ptr or std::shared_ptr, an integer id
+// whose 0 is never used, or a small struct that tests false only when default-made. Value{}
+// marks an empty entry, so an entry's value is never empty.
 // Not thread-safe: the owner locks.
 #pragma once
 
@@ -20,6 +21,18 @@
 #include <vector>
 
 namespace base {
+
+// The hash under which to index a record by an integer id (a transaction id, a counter). Ids
+// count up, so their low bits alone would fill neighbouring entries in runs; this mixes every
+// bit into the low ones (the finalizer of SplitMix64). Not keyed: ids are ours, never a
+// peer's.
+constexpr std::uint64_t hash_id(std::uint64_t id) {
+  id ^= id >> 30;
+  id *= 0xbf58476d1ce4e5b9ULL;
+  id ^= id >> 27;
+  id *= 0x94d049bb133111ebULL;
+  return id ^ (id >> 31);
+}
 
 template <typename Value>
 class FlatIndex {

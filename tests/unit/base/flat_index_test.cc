@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 
 namespace base {
@@ -118,6 +119,46 @@ TEST(FlatIndex, AgreesWithAMapOverRandomOperations) {
   std::size_t seen = 0;
   index.for_each([&](std::uint64_t) { ++seen; });
   EXPECT_EQ(seen, model.size());
+}
+
+// A value that is a small struct, as the proxy keeps them: empty only when default-made.
+struct Ref {
+  std::uint64_t id = 0;
+  int branch = 0;
+  explicit operator bool() const { return id != 0; }
+};
+
+TEST(FlatIndex, IndexesCountingIdsByHashIdAndShrinksAfterThePeak) {
+  // Ids that differ only in their high bits, as a transaction id does from the one before
+  // it in the same slot (a new generation): hash_id() must give them different homes. In
+  // 4,096 entries, 2,048 random homes are about 1,612 distinct; the ids' low bits would give
+  // them all one home.
+  std::set<std::uint64_t> homes;
+  for (std::uint64_t generation = 1; generation <= 2048; ++generation) {
+    homes.insert(hash_id(generation << 29 | 5) & 4095);
+  }
+  EXPECT_GT(homes.size(), 1500u);
+
+  FlatIndex<Ref> index;
+  for (std::uint64_t id = 1; id <= 20000; ++id) {
+    index.insert(hash_id(id), Ref{id, static_cast<int>(id % 7)});
+  }
+  const std::size_t peak = index.capacity();
+  for (std::uint64_t id = 1; id <= 20000; ++id) {
+    const auto* e = index.find(hash_id(id), [id](const Ref& r) { return r.id == id; });
+    ASSERT_NE(e, nullptr) << id;
+    EXPECT_EQ(e->value.branch, static_cast<int>(id % 7));
+  }
+  for (std::uint64_t id = 1; id <= 19990; ++id) {
+    auto* e = index.find(hash_id(id), [id](const Ref& r) { return r.id == id; });
+    ASSERT_NE(e, nullptr) << id;
+    EXPECT_EQ(index.erase(e).id, id);
+  }
+  EXPECT_EQ(index.size(), 10u);
+  EXPECT_LT(index.capacity(), peak / 100);  // the peak's array is given back
+  for (std::uint64_t id = 19991; id <= 20000; ++id) {
+    EXPECT_NE(index.find(hash_id(id), [id](const Ref& r) { return r.id == id; }), nullptr);
+  }
 }
 
 }  // namespace
