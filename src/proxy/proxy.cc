@@ -6,6 +6,7 @@
 
 #include "auth/client.h"
 #include "base/clock.h"
+#include "base/flat_index.h"
 #include "sip/params.h"
 #include "sip/editor.h"
 #include "sip/parser.h"
@@ -121,9 +122,9 @@ struct Proxy::State {
   };
   // A 2xx forwarded for an INVITE: its retransmissions (reported by the client transaction
   // for 64*T1) are forwarded through the server transaction, which accepts them that long.
+  // `accepted` finds the server transaction; `accepted_order` forgets it after 32 s.
   struct Accepted {
     txn::ClientTxnId client;
-    txn::ServerTxnId server;
     std::chrono::steady_clock::time_point until;
   };
 
@@ -135,14 +136,65 @@ struct Proxy::State {
   Host& host;
   txn::TransactionLayer& txn;
   base::TimerService& timers;
-  // By value: one allocation per context, and a node-based map never moves what by_client
-  // points to.
-  std::unordered_map<txn::ServerTxnId, Context> contexts;
-  std::unordered_map<txn::ClientTxnId, std::pair<Context*, std::size_t>> by_client;
-  std::unordered_map<txn::ClientTxnId, txn::ServerTxnId> accepted;
+  // A branch's client transaction: which context and which of its branches.
+  struct ClientRef {
+    txn::ClientTxnId id = 0;
+    Context* ctx = nullptr;
+    std::size_t branch = 0;
+    explicit operator bool() const { return id != 0; }
+  };
+  // A 2xx's client transaction and the server transaction it was forwarded through.
+  struct AcceptedRef {
+    txn::ClientTxnId client = 0;
+    txn::ServerTxnId server = 0;
+    explicit operator bool() const { return client != 0; }
+  };
+
+  // Flat indexes by base::hash_id() of the id, not node-based maps: no node allocated per
+  // entry, and the index shrinks again once a load peak is over (an unordered_map keeps its
+  // peak bucket array: about 1 MiB each after a few thousand calls a second). A context lives
+  // in its own allocation, so that the ClientRefs pointing to it stay valid while the index
+  // moves its entries.
+  base::FlatIndex<std::unique_ptr<Context>> contexts;
+  base::FlatIndex<ClientRef> by_client;
+  base::FlatIndex<AcceptedRef> accepted;
   std::deque<Accepted> accepted_order;
   sip::Message scratch;
   std::string via_scratch;  // build_branch()'s Vias, kept for its capacity
+
+  // ---- the indexes
+
+  base::FlatIndex<std::unique_ptr<Context>>::Entry* context_entry(txn::ServerTxnId id) {
+    return contexts.find(base::hash_id(id),
+                         [id](const std::unique_ptr<Context>& c) { return c->server == id; });
+  }
+
+  Context* find_context(txn::ServerTxnId id) {
+    const auto* e = context_entry(id);
+    return e != nullptr ? e->value.get() : nullptr;
+  }
+
+  void forget_context(txn::ServerTxnId id) {
+    if (auto* e = context_entry(id)) contexts.erase(e);
+  }
+
+  base::FlatIndex<ClientRef>::Entry* client_entry(txn::ClientTxnId id) {
+    return by_client.find(base::hash_id(id), [id](const ClientRef& r) { return r.id == id; });
+  }
+
+  // The ClientRef of client transaction `id`, by value (the index may move it), or an empty one.
+  ClientRef find_client(txn::ClientTxnId id) {
+    const auto* e = client_entry(id);
+    return e != nullptr ? e->value : ClientRef{};
+  }
+
+  void forget_client(txn::ClientTxnId id) {
+    if (auto* e = client_entry(id)) by_client.erase(e);
+  }
+
+  base::FlatIndex<AcceptedRef>::Entry* accepted_entry(txn::ClientTxnId id) {
+    return accepted.find(base::hash_id(id), [id](const AcceptedRef& a) { return a.client == id; });
+  }
 
   // ---- small helpers
 
@@ -361,12 +413,14 @@ struct Proxy::State {
     if (id == 0) return false;
     b.client = id;
     if (b.trunk) b.request = std::move(kept);
-    by_client[id] = {&ctx, index};
+    by_client.insert(base::hash_id(id), ClientRef{id, &ctx, index});  // client ids are never reused
     return true;
   }
 
   Context* start(txn::ServerTxnId id, const sip::Message& request, const Flow& flow) {
-    Context& ctx = contexts[id];  // server transaction ids are never reused
+    auto made = std::make_unique<Context>();
+    Context& ctx = *made;
+    contexts.insert(base::hash_id(id), std::move(made));  // server transaction ids are never reused
     ctx.server = id;
     ctx.request = std::string(request.raw);
     ctx.flow = flow;
@@ -401,9 +455,9 @@ struct Proxy::State {
   }
 
   void ring_expired(txn::ServerTxnId id) {
-    const auto it = contexts.find(id);
-    if (it == contexts.end()) return;
-    Context& ctx = it->second;
+    Context* found = find_context(id);
+    if (found == nullptr) return;
+    Context& ctx = *found;
     ctx.ring_timer = 0;
     if (ctx.final_sent) return;
     ctx.ring_expired = true;
@@ -470,19 +524,20 @@ struct Proxy::State {
   void finish(Context& ctx) {
     if (ctx.ring_timer != 0) timers.cancel(ctx.ring_timer);
     for (const Branch& b : ctx.branches) {
-      if (b.client != 0) by_client.erase(b.client);
+      if (b.client != 0) forget_client(b.client);
     }
-    contexts.erase(ctx.server);  // ctx is gone after this
+    forget_context(ctx.server);  // ctx is gone after this
   }
 
   void remember_accepted(txn::ClientTxnId client, txn::ServerTxnId server) {
     const auto now = base::steady_now();
     while (!accepted_order.empty() && accepted_order.front().until <= now) {
-      accepted.erase(accepted_order.front().client);
+      if (auto* e = accepted_entry(accepted_order.front().client)) accepted.erase(e);
       accepted_order.pop_front();
     }
-    accepted[client] = server;
-    accepted_order.push_back({client, server, now + std::chrono::seconds(32)});
+    if (accepted_entry(client) != nullptr) return;  // a retransmission of the 2xx
+    accepted.insert(base::hash_id(client), AcceptedRef{client, server});
+    accepted_order.push_back({client, now + std::chrono::seconds(32)});
   }
 
   // ---- the request paths
@@ -783,27 +838,27 @@ void Proxy::State::out_of_dialog(txn::ServerTxnId id, const sip::Message& reques
 
 void Proxy::on_cancel(txn::ServerTxnId invite) {
   State& s = *state_;
-  const auto it = s.contexts.find(invite);
-  if (it == s.contexts.end() || it->second.final_sent) return;
-  it->second.cancelled = true;
-  s.cancel_pending(it->second);
+  State::Context* ctx = s.find_context(invite);
+  if (ctx == nullptr || ctx->final_sent) return;
+  ctx->cancelled = true;
+  s.cancel_pending(*ctx);
 }
 
 void Proxy::on_response(txn::ClientTxnId id, const sip::Message& response, const Flow&) {
   State& s = *state_;
-  const auto found = s.by_client.find(id);
-  if (found == s.by_client.end()) {
+  const State::ClientRef found = s.find_client(id);
+  if (!found) {
     // A retransmitted 2xx after the context ended: through the server transaction again.
-    if (const auto a = s.accepted.find(id);
-        a != s.accepted.end() && response.status_code / 100 == 2) {
+    const auto* a = s.accepted_entry(id);
+    if (a != nullptr && response.status_code / 100 == 2) {
       sip::MessageEditor ed(response);
       ed.pop_via();
-      s.txn.respond(a->second, response.status_code, ed.serialize());
+      s.txn.respond(a->value.server, response.status_code, ed.serialize());
     }
     return;  // a BYE the server sent itself, or a late answer
   }
-  State::Context& ctx = *found->second.first;
-  const std::size_t index = found->second.second;
+  State::Context& ctx = *found.ctx;
+  const std::size_t index = found.branch;
   State::Branch& branch = ctx.branches[index];
   const int code = response.status_code;
   if (code == 100) return;  // hop by hop (§16.7 step 5)
@@ -833,7 +888,7 @@ void Proxy::on_response(txn::ClientTxnId id, const sip::Message& response, const
             State::Target t;
             t.flow = branch.flow;
             e.keep_max_forwards = true;
-            s.by_client.erase(id);
+            s.forget_client(id);
             branch.auth_retried = true;
             if (s.send_branch(ctx, index, base, t, e, ctx.flow)) return;
           }
@@ -886,10 +941,10 @@ void Proxy::on_response(txn::ClientTxnId id, const sip::Message& response, const
 
 void Proxy::on_client_timeout(txn::ClientTxnId id) {
   State& s = *state_;
-  const auto found = s.by_client.find(id);
-  if (found == s.by_client.end()) return;
-  State::Context& ctx = *found->second.first;
-  ctx.branches[found->second.second].final_code = 408;
+  const State::ClientRef found = s.find_client(id);
+  if (!found) return;
+  State::Context& ctx = *found.ctx;
+  ctx.branches[found.branch].final_code = 408;
   s.maybe_finish(ctx);
 }
 
