@@ -69,6 +69,7 @@ class SlotPool {
 
   // Slot `index`, which must be in use.
   T& operator[](std::uint32_t index) { return slot(index).value; }
+  const T& operator[](std::uint32_t index) const { return slot(index).value; }
   std::uint32_t generation(std::uint32_t index) const {
     return chunks_[index / kChunk].slots[index % kChunk].generation;
   }
@@ -143,6 +144,9 @@ class SlotPool {
   }
 
   Slot& slot(std::uint32_t index) { return chunks_[index / kChunk].slots[index % kChunk]; }
+  const Slot& slot(std::uint32_t index) const {
+    return chunks_[index / kChunk].slots[index % kChunk];
+  }
 
   static std::uint64_t bit(std::size_t c) { return std::uint64_t{1} << (c % 64); }
 

@@ -156,7 +156,7 @@ class TimerWheel {
 
   // The first bucket ahead with a timer due in this revolution; else the earliest of all (only
   // timers more than a revolution ahead are pending).
-  Tick find_earliest() {
+  Tick find_earliest() const {
     for (Tick t = now_ + 1; t <= now_ + kBuckets; ++t) {
       for (std::uint32_t i = buckets_[t % kBuckets].head; i != kNil; i = slots_[i].next) {
         if (slots_[i].due == t) return t;
